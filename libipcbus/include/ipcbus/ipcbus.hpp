@@ -1,0 +1,11 @@
+// Umbrella header: everything a user of ipcbus needs.
+#pragma once
+
+#include "ipcbus/loan.hpp"        // IWYU pragma: export
+#include "ipcbus/node.hpp"        // IWYU pragma: export
+#include "ipcbus/publisher.hpp"   // IWYU pragma: export
+#include "ipcbus/result.hpp"      // IWYU pragma: export
+#include "ipcbus/sample.hpp"      // IWYU pragma: export
+#include "ipcbus/subscriber.hpp"  // IWYU pragma: export
+#include "ipcbus/topic.hpp"       // IWYU pragma: export
+#include "ipcbus/type_info.hpp"   // IWYU pragma: export

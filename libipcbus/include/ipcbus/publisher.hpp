@@ -1,0 +1,95 @@
+// Publishers write messages into a topic's shared-memory ring. Several publishers, in any
+// processes, may share a topic; each Publisher object is used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "ipcbus/loan.hpp"
+#include "ipcbus/node.hpp"
+#include "ipcbus/result.hpp"
+#include "ipcbus/topic.hpp"
+#include "ipcbus/type_info.hpp"
+
+namespace ipcbus {
+
+/// Publisher of raw bytes (messages of any length up to the slot size).
+class RawPublisher {
+  public:
+    /// Setup: opens TOPIC in the node's domain, creating it with `options` if it does not
+    /// exist. Fails with a clear Error on a bad name, a type or parameter mismatch, or a
+    /// damaged segment. Thread-safe.
+    static Result<RawPublisher> create(const Node& node, std::string_view topic,
+                                       const TopicOptions& options = {},
+                                       const TypeInfo& type = raw_bytes_type);
+
+    RawPublisher(RawPublisher&&) noexcept;
+    RawPublisher& operator=(RawPublisher&&) noexcept;
+    ~RawPublisher();
+
+    /// Hot path: a slot for a message of `size` bytes, written in place. No lock, no
+    /// allocation, no system call. One thread at a time.
+    Expected<RawLoan, LoanError> loan(std::size_t size) noexcept;
+
+    /// Hot path: commits the loan so readers see it; returns its sequence number.
+    /// One thread at a time.
+    std::uint64_t publish(RawLoan&& loan) noexcept;
+
+    /// Hot path: copies `bytes` into a slot and publishes it; returns the sequence number.
+    /// One thread at a time.
+    Expected<std::uint64_t, LoanError> send(std::span<const std::byte> bytes) noexcept;
+
+    /// Largest payload a message may have (the topic's slot size). Thread-safe.
+    [[nodiscard]] std::size_t max_payload_size() const noexcept;
+    /// The topic's name. Thread-safe.
+    [[nodiscard]] std::string_view topic() const noexcept;
+    /// This publisher's id within the topic, carried by every message it sends.
+    [[nodiscard]] std::uint32_t id() const noexcept;
+
+  private:
+    explicit RawPublisher(std::unique_ptr<detail::PublisherImpl> impl) noexcept;
+    std::unique_ptr<detail::PublisherImpl> impl_;
+};
+
+/// Publisher of one trivially copyable type T; the topic records T's identity.
+template <Payload T>
+class Publisher {
+  public:
+    /// Setup: as RawPublisher::create, with the slot size fixed to sizeof(T).
+    static Result<Publisher> create(const Node& node, std::string_view topic,
+                                    TopicOptions options = {}) {
+        if (options.slot_size != 0 && options.slot_size != sizeof(T)) {
+            return Error{ErrorCode::invalid_argument,
+                         "topic '" + std::string(topic) + "': slot_size must be 0 or sizeof(T)"};
+        }
+        options.slot_size = sizeof(T);
+        auto raw = RawPublisher::create(node, topic, options, type_info_of<T>());
+        if (!raw) return std::move(raw).error();
+        return Publisher(std::move(raw).value());
+    }
+
+    /// Hot path: a slot holding a default-initialised T to fill in place.
+    Expected<Loan<T>, LoanError> loan() noexcept {
+        auto raw = raw_.loan(sizeof(T));
+        if (!raw) return raw.error();
+        return Loan<T>(std::move(raw).value());
+    }
+    /// Hot path: commits the loan; returns its sequence number.
+    std::uint64_t publish(Loan<T>&& loan) noexcept { return raw_.publish(std::move(loan.raw())); }
+    /// Hot path: copies `value` into a slot and publishes it.
+    Expected<std::uint64_t, LoanError> send(const T& value) noexcept {
+        return raw_.send(std::as_bytes(std::span<const T, 1>(&value, 1)));
+    }
+
+    [[nodiscard]] std::string_view topic() const noexcept { return raw_.topic(); }
+    [[nodiscard]] std::uint32_t id() const noexcept { return raw_.id(); }
+
+  private:
+    explicit Publisher(RawPublisher raw) noexcept : raw_(std::move(raw)) {}
+    RawPublisher raw_;
+};
+
+}  // namespace ipcbus

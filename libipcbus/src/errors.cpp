@@ -1,0 +1,67 @@
+// Names of the error enums, for messages and logs.
+#include "ipcbus/loan.hpp"
+#include "ipcbus/result.hpp"
+#include "ipcbus/subscriber.hpp"
+#include "ipcbus/topic.hpp"
+
+namespace ipcbus {
+
+std::string_view to_string(ErrorCode code) noexcept {
+    switch (code) {
+        case ErrorCode::invalid_name:
+            return "invalid_name";
+        case ErrorCode::invalid_argument:
+            return "invalid_argument";
+        case ErrorCode::type_mismatch:
+            return "type_mismatch";
+        case ErrorCode::parameter_mismatch:
+            return "parameter_mismatch";
+        case ErrorCode::not_a_segment:
+            return "not_a_segment";
+        case ErrorCode::version_mismatch:
+            return "version_mismatch";
+        case ErrorCode::corrupt_segment:
+            return "corrupt_segment";
+        case ErrorCode::resource_exhausted:
+            return "resource_exhausted";
+        case ErrorCode::permission_denied:
+            return "permission_denied";
+        case ErrorCode::timeout:
+            return "timeout";
+        case ErrorCode::system_error:
+            return "system_error";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(LoanError error) noexcept {
+    switch (error) {
+        case LoanError::payload_too_large:
+            return "payload_too_large";
+        case LoanError::too_many_loans:
+            return "too_many_loans";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(ReceiveError error) noexcept {
+    switch (error) {
+        case ReceiveError::corrupt_slot:
+            return "corrupt_slot";
+        case ReceiveError::size_mismatch:
+            return "size_mismatch";
+        case ReceiveError::buffer_too_small:
+            return "buffer_too_small";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(DeliveryMode mode) noexcept {
+    switch (mode) {
+        case DeliveryMode::overwrite:
+            return "overwrite";
+    }
+    return "unknown";
+}
+
+}  // namespace ipcbus

@@ -1,0 +1,102 @@
+#include "ipcbus/publisher.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "clock.hpp"
+#include "names.hpp"
+#include "ring.hpp"
+#include "shared_segment.hpp"
+
+namespace ipcbus {
+namespace detail {
+
+struct PublisherImpl {
+    SharedSegment segment;
+    RingWriter writer;
+    std::string topic;
+    std::uint32_t id;
+    std::uint32_t max_loans;
+    std::uint32_t outstanding_loans = 0;
+    // Where a loan writes when another publisher lapped its slot: the message is lost to
+    // readers anyway (they count it), but the user's writes must land somewhere harmless.
+    std::vector<std::byte> scratch;
+
+    [[nodiscard]] bool owns_slot(std::uint64_t sequence) const noexcept {
+        // Only this loan can have put BUSY|stamp(sequence) into the slot.
+        const auto word = writer.view().slot(sequence).stamp.load(std::memory_order_relaxed);
+        return word == (layout::kBusyBit | layout::stamp_of(sequence));
+    }
+};
+
+void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept {
+    --owner->outstanding_loans;
+    if (owner->owns_slot(sequence)) owner->writer.abandon(sequence);
+}
+
+}  // namespace detail
+
+Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view topic,
+                                          const TopicOptions& options, const TypeInfo& type) {
+    if (auto ok = detail::validate_topic_name(topic); !ok) return std::move(ok).error();
+    const detail::TopicRequest request{topic, type, options};
+    auto segment =
+        detail::SharedSegment::open_or_create(detail::segment_name(node.domain(), topic), request);
+    if (!segment) return std::move(segment).error();
+    const detail::SegmentView view = segment->view();
+    // Relaxed: a unique number is all we need; nothing is published through it.
+    const std::uint32_t id = view.header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
+    // A publisher holding more loans than half the ring could lap its own busy slots.
+    const std::uint32_t max_loans = std::clamp<std::uint32_t>(view.header->capacity / 2, 1, 64);
+    auto impl = std::make_unique<detail::PublisherImpl>(
+        std::move(segment).value(), detail::RingWriter(view), std::string(topic), id, max_loans, 0U,
+        std::vector<std::byte>(view.slot_size));
+    return RawPublisher(std::move(impl));
+}
+
+RawPublisher::RawPublisher(std::unique_ptr<detail::PublisherImpl> impl) noexcept
+    : impl_(std::move(impl)) {}
+RawPublisher::RawPublisher(RawPublisher&&) noexcept = default;
+RawPublisher& RawPublisher::operator=(RawPublisher&&) noexcept = default;
+RawPublisher::~RawPublisher() = default;
+
+Expected<RawLoan, LoanError> RawPublisher::loan(std::size_t size) noexcept {
+    detail::PublisherImpl& p = *impl_;
+    if (size > p.writer.view().slot_size) return LoanError::payload_too_large;
+    if (p.outstanding_loans >= p.max_loans) return LoanError::too_many_loans;
+    std::uint64_t sequence = 0;
+    const bool claimed = p.writer.claim(sequence) == detail::ClaimStatus::claimed;
+    std::byte* data = claimed ? p.writer.view().payload(sequence) : p.scratch.data();
+    ++p.outstanding_loans;
+    return RawLoan(&p, data, sequence, size, p.writer.view().slot_size);
+}
+
+std::uint64_t RawPublisher::publish(RawLoan&& loan) noexcept {
+    detail::PublisherImpl& p = *impl_;
+    const std::uint64_t sequence = loan.sequence_;
+    const bool lapped = loan.data_ == p.scratch.data();
+    loan.owner_ = nullptr;  // consumed: its destructor must not abandon it
+    --p.outstanding_loans;
+    if (!lapped) p.writer.commit(sequence, loan.size_, p.id, detail::monotonic_ns());
+    return sequence;
+}
+
+Expected<std::uint64_t, LoanError> RawPublisher::send(std::span<const std::byte> bytes) noexcept {
+    auto loan = this->loan(bytes.size());
+    if (!loan) return loan.error();
+    if (!bytes.empty()) std::memcpy(loan->data().data(), bytes.data(), bytes.size());
+    return publish(std::move(*loan));
+}
+
+std::size_t RawPublisher::max_payload_size() const noexcept {
+    return impl_->writer.view().slot_size;
+}
+std::string_view RawPublisher::topic() const noexcept {
+    return impl_->topic;
+}
+std::uint32_t RawPublisher::id() const noexcept {
+    return impl_->id;
+}
+
+}  // namespace ipcbus

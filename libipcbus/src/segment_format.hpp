@@ -1,0 +1,59 @@
+// Formatting and validating a topic segment in any memory (shared or heap). The checks
+// here are what stands between a process and a hostile or damaged segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "ipcbus/result.hpp"
+#include "ipcbus/topic.hpp"
+#include "ipcbus/type_info.hpp"
+#include "layout/segment_layout.hpp"
+
+namespace ipcbus::detail {
+
+/// What a process asks of a topic when it creates or opens it.
+struct TopicRequest {
+    std::string_view topic;
+    TypeInfo type;
+    TopicOptions options;
+};
+
+/// Typed access to a validated segment. Everything derives from checked offsets.
+struct SegmentView {
+    layout::TopicHeader* header = nullptr;
+    layout::ReaderEntry* readers = nullptr;
+    layout::SlotHeader* slots = nullptr;
+    std::byte* payloads = nullptr;
+    std::uint64_t mask = 0;
+    std::uint64_t payload_stride = 0;
+    std::uint64_t slot_size = 0;
+    std::uint32_t max_readers = 0;
+
+    [[nodiscard]] layout::SlotHeader& slot(std::uint64_t seq) const noexcept {
+        return slots[seq & mask];
+    }
+    [[nodiscard]] std::byte* payload(std::uint64_t seq) const noexcept {
+        return payloads + (seq & mask) * payload_stride;
+    }
+};
+
+/// The geometry a new topic gets for `request` (defaults filled in), or why not.
+Result<layout::Geometry> plan_segment(const TopicRequest& request);
+
+/// Writes a fresh header into `memory` (at least geometry.segment_size bytes, zeroed,
+/// 64-byte aligned); the magic word is stored last. The creator counts as attached.
+void format_segment(std::span<std::byte> memory, const TopicRequest& request,
+                    const layout::Geometry& geometry) noexcept;
+
+/// Checks that `memory` holds a complete, consistent segment of the current layout and
+/// returns a view of it. Never reads outside `memory`. `topic` names it in errors.
+Result<SegmentView> validate_segment(std::span<std::byte> memory, std::string_view topic);
+
+/// Checks that an existing, validated segment satisfies `request`: same topic name,
+/// type and (where requested) parameters. The error names the first difference.
+Result<Ok> check_compatible(const SegmentView& view, const TopicRequest& request);
+
+}  // namespace ipcbus::detail

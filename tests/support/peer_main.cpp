@@ -1,0 +1,104 @@
+// ipcbus_test_peer: the other process in multi-process tests.
+//
+//   ipcbus_test_peer publish DOMAIN TOPIC COUNT SIZE CAPACITY PUBLISHER_NO
+//       publishes COUNT checksummed messages, prints "done <count>"
+//   ipcbus_test_peer subscribe DOMAIN TOPIC COUNT SIZE CAPACITY [wait]
+//       attaches, prints "ready"; with "wait" it then waits for a line on stdin; reads
+//       until it has accounted for COUNT messages and prints
+//       "result delivered=D lost=L torn=T bad=B first=F last=X"
+//       (delivered+lost+torn must equal COUNT; bad counts checksum or order failures)
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ipcbus/ipcbus.hpp"
+#include "test_payload.hpp"
+
+namespace {
+
+using ipcbus::test::PayloadHeader;
+
+int fail(const std::string& what) {
+    std::cout << "error " << what << std::endl;
+    return 2;
+}
+
+ipcbus::TopicOptions options_for(unsigned long size, unsigned long capacity) {
+    ipcbus::TopicOptions o;
+    o.capacity = static_cast<std::uint32_t>(capacity);
+    o.slot_size = size;
+    return o;
+}
+
+int publish(const ipcbus::Node& node, const std::string& topic, std::uint64_t count,
+            unsigned long size, unsigned long capacity, std::uint32_t publisher_no) {
+    auto pub = ipcbus::RawPublisher::create(node, topic, options_for(size, capacity));
+    if (!pub) return fail(pub.error().message);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        auto loan = pub->loan(size);
+        if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
+        ipcbus::test::write_payload(loan->data(), publisher_no, i);
+        (void)pub->publish(std::move(*loan));
+    }
+    std::cout << "done " << count << std::endl;
+    return 0;
+}
+
+int subscribe(const ipcbus::Node& node, const std::string& topic, std::uint64_t count,
+              unsigned long size, unsigned long capacity, bool wait_for_go) {
+    auto sub = ipcbus::RawSubscriber::create(node, topic, options_for(size, capacity));
+    if (!sub) return fail(sub.error().message);
+    std::cout << "ready" << std::endl;
+    if (wait_for_go) {
+        std::string line;
+        std::getline(std::cin, line);
+    }
+    std::uint64_t delivered = 0, torn = 0, bad = 0, first = UINT64_MAX, last = 0;
+    std::uint64_t expected_min = 0;  // sequences must strictly increase
+    while (sub->next_sequence() < count) {
+        auto taken = sub->take();
+        if (!taken) {
+            ++bad;
+            continue;
+        }
+        if (!taken->has_value()) continue;  // busy-poll: the test is about throughput
+        const ipcbus::RawSample& s = **taken;
+        PayloadHeader h{};
+        const bool intact = ipcbus::test::check_payload(s.data(), h);
+        if (s.overwritten()) {  // the publisher lapped us while we read: not data
+            ++torn;
+            continue;
+        }
+        if (!intact || h.counter != s.sequence() || s.sequence() < expected_min) ++bad;
+        expected_min = s.sequence() + 1;
+        first = std::min(first, s.sequence());
+        last = s.sequence();
+        ++delivered;
+    }
+    std::cout << "result delivered=" << delivered << " lost=" << sub->lost() << " torn=" << torn
+              << " bad=" << bad << " first=" << first << " last=" << last << std::endl;
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() < 6) return fail("usage: see peer_main.cpp");
+    auto node = ipcbus::Node::create({args[1]});
+    if (!node) return fail(node.error().message);
+    const std::uint64_t count = std::stoull(args[3]);
+    const unsigned long size = std::stoul(args[4]);
+    const unsigned long capacity = std::stoul(args[5]);
+    if (args[0] == "publish" && args.size() == 7) {
+        return publish(*node, args[2], count, size, capacity,
+                       static_cast<std::uint32_t>(std::stoul(args[6])));
+    }
+    if (args[0] == "subscribe") {
+        return subscribe(*node, args[2], count, size, capacity,
+                         args.size() == 7 && args[6] == "wait");
+    }
+    return fail("unknown command " + args[0]);
+}

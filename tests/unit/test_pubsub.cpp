@@ -1,0 +1,294 @@
+// Publisher and Subscriber over real shared memory, in one process: the API contract and
+// every bad input refused with a clear error.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ipcbus/ipcbus.hpp"
+#include "layout/segment_layout.hpp"
+#include "test_domain.hpp"
+
+namespace {
+
+struct Tick {
+    std::uint64_t id;
+    double bid;
+    double ask;
+};
+
+struct OtherTick {
+    std::uint64_t id;
+    double bid;
+    double ask;
+};
+
+using ipcbus::ErrorCode;
+
+class PubSubTest : public ipcbus::test::DomainTest {
+  protected:
+    ipcbus::Node node_ = make_node();
+
+    // Writes `bytes` as the whole content of TOPIC's shared-memory object, as another
+    // program (or a crash mid-create) could have left it.
+    void plant_segment(const std::string& topic, const std::vector<std::byte>& bytes) {
+        const std::string name = "/ipcbus." + domain_ + "." + topic;
+        const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+        ::close(fd);
+    }
+
+    // The bytes of a valid segment of TOPIC, made by a real publisher.
+    std::vector<std::byte> valid_segment_bytes(const std::string& topic) {
+        auto pub = ipcbus::RawPublisher::create(node_, topic, {16, 64, 4});
+        EXPECT_TRUE(pub);
+        const std::string name = "/ipcbus." + domain_ + "." + topic;
+        const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+        std::vector<std::byte> bytes(static_cast<std::size_t>(::lseek(fd, 0, SEEK_END)));
+        EXPECT_EQ(::pread(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+        ::close(fd);
+        return bytes;  // the publisher's destruction removes the original
+    }
+
+    template <class R>
+    void expect_error(const R& r, ErrorCode code, const std::string& words) {
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, code) << r.error().message;
+        EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
+    }
+};
+
+TEST_F(PubSubTest, typedMessageArrivesZeroCopyWithItsInfo) {
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "md/ticks");
+    ASSERT_TRUE(sub) << sub.error().message;
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "md/ticks");
+    ASSERT_TRUE(pub) << pub.error().message;
+
+    auto loan = pub->loan();
+    ASSERT_TRUE(loan);
+    **loan = Tick{42, 1.5, 1.75};
+    EXPECT_EQ(pub->publish(std::move(*loan)), 0U);
+
+    auto taken = sub->take();
+    ASSERT_TRUE(taken);
+    ASSERT_TRUE(taken->has_value());
+    const auto& sample = **taken;
+    EXPECT_EQ(sample->id, 42U);
+    EXPECT_EQ(sample->ask, 1.75);
+    EXPECT_EQ(sample.sequence(), 0U);
+    EXPECT_EQ(sample.info().publisher_id, pub->id());
+    EXPECT_GT(sample.info().timestamp_ns, 0U);
+    EXPECT_FALSE(sample.overwritten());
+    auto none = sub->take();
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(PubSubTest, copyingSendAndTakeCopyRoundTrip) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "md/copy");
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "md/copy");
+    ASSERT_TRUE(pub && sub);
+    ASSERT_TRUE(pub->send(Tick{1, 2, 3}));
+    ASSERT_TRUE(pub->send(Tick{4, 5, 6}));
+    ipcbus::SampleInfo info{};
+    auto first = sub->take_copy(&info);
+    ASSERT_TRUE(first && first->has_value());
+    EXPECT_EQ((*first)->id, 1U);
+    EXPECT_EQ(info.sequence, 0U);
+    auto second = sub->take_copy();
+    ASSERT_TRUE(second && second->has_value());
+    EXPECT_EQ((*second)->bid, 5.0);
+}
+
+TEST_F(PubSubTest, rawMessagesKeepTheirLength) {
+    auto pub = ipcbus::RawPublisher::create(node_, "raw/text", {64, 256, 0});
+    auto sub = ipcbus::RawSubscriber::create(node_, "raw/text");
+    ASSERT_TRUE(pub && sub);
+    EXPECT_EQ(sub->max_payload_size(), 256U);
+    const std::string text = "hello, bus";
+    ASSERT_TRUE(pub->send(std::as_bytes(std::span(text))));
+    auto taken = sub->take();
+    ASSERT_TRUE(taken && taken->has_value());
+    const auto bytes = (*taken)->data();
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), text);
+}
+
+TEST_F(PubSubTest, everySubscriberSeesEveryMessage) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "fan/out");
+    std::vector<ipcbus::Subscriber<Tick>> subs;
+    for (int i = 0; i < 3; ++i)
+        subs.push_back(std::move(ipcbus::Subscriber<Tick>::create(node_, "fan/out")).value());
+    for (std::uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(pub->send(Tick{i, 0, 0}));
+    for (auto& sub : subs) {
+        for (std::uint64_t i = 0; i < 10; ++i) {
+            auto got = sub.take_copy();
+            ASSERT_TRUE(got && got->has_value());
+            EXPECT_EQ((*got)->id, i);
+        }
+    }
+}
+
+TEST_F(PubSubTest, lateSubscriberStartsWithTheNextMessage) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "late/join");
+    ASSERT_TRUE(pub->send(Tick{1, 0, 0}));
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "late/join");
+    ASSERT_TRUE(pub->send(Tick{2, 0, 0}));
+    auto got = sub->take_copy();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->id, 2U);
+}
+
+TEST_F(PubSubTest, slowSubscriberLosesExactlyTheOverwrittenMessages) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "slow/reader", {16, 0, 0});
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "slow/reader");
+    for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(pub->send(Tick{i, 0, 0}));
+    for (std::uint64_t i = 84; i < 100; ++i) {
+        auto got = sub->take_copy();
+        ASSERT_TRUE(got && got->has_value());
+        EXPECT_EQ((*got)->id, i);
+    }
+    EXPECT_EQ(sub->lost(), 84U);
+}
+
+TEST_F(PubSubTest, droppedLoanIsSkippedNotDelivered) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "skip/loan");
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "skip/loan");
+    { auto abandoned = pub->loan(); }
+    ASSERT_TRUE(pub->send(Tick{9, 0, 0}));
+    auto got = sub->take_copy();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->id, 9U);
+    EXPECT_EQ(sub->skipped(), 1U);
+    EXPECT_EQ(sub->lost(), 0U);
+}
+
+TEST_F(PubSubTest, loansAreLimitedSoAPublisherCannotLapItself) {
+    auto pub = ipcbus::RawPublisher::create(node_, "many/loans", {4, 8, 0});
+    std::vector<ipcbus::RawLoan> held;
+    for (int i = 0; i < 2; ++i) held.push_back(std::move(pub->loan(8)).value());
+    auto refused = pub->loan(8);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), ipcbus::LoanError::too_many_loans);
+    (void)pub->publish(std::move(held.back()));
+    held.pop_back();
+    EXPECT_TRUE(pub->loan(8));
+}
+
+TEST_F(PubSubTest, payloadOverSlotSizeIsRefused) {
+    auto pub = ipcbus::RawPublisher::create(node_, "big/payload", {16, 128, 0});
+    std::vector<std::byte> big(129);
+    auto sent = pub->send(big);
+    ASSERT_FALSE(sent);
+    EXPECT_EQ(sent.error(), ipcbus::LoanError::payload_too_large);
+    EXPECT_EQ(ipcbus::to_string(sent.error()), "payload_too_large");
+    EXPECT_TRUE(pub->send(std::span(big).first(128)));
+}
+
+TEST_F(PubSubTest, takeCopyNeedsABufferForTheLargestMessage) {
+    auto sub = ipcbus::RawSubscriber::create(node_, "small/buffer", {16, 128, 0});
+    std::byte small[64];
+    auto r = sub->take_copy(small);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), ipcbus::ReceiveError::buffer_too_small);
+}
+
+TEST_F(PubSubTest, otherTypeIsRefusedWithBothTypesNamed) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "typed/topic");
+    ASSERT_TRUE(pub);
+    auto sub = ipcbus::Subscriber<OtherTick>::create(node_, "typed/topic");
+    expect_error(sub, ErrorCode::type_mismatch, "OtherTick");
+    auto raw = ipcbus::RawPublisher::create(node_, "typed/topic");
+    expect_error(raw, ErrorCode::type_mismatch, "ipcbus.bytes");
+    // A raw subscriber that accepts any type may read it (tools do).
+    EXPECT_TRUE(ipcbus::RawSubscriber::create(node_, "typed/topic"));
+}
+
+TEST_F(PubSubTest, otherParametersAreRefusedNamingTheParameter) {
+    auto pub = ipcbus::RawPublisher::create(node_, "params/topic", {32, 64, 0});
+    ASSERT_TRUE(pub);
+    expect_error(ipcbus::RawSubscriber::create(node_, "params/topic", {64, 0, 0}),
+                 ErrorCode::parameter_mismatch, "capacity mismatch: asked for 64, topic has 32");
+    expect_error(ipcbus::RawPublisher::create(node_, "params/topic", {0, 100, 0}),
+                 ErrorCode::parameter_mismatch, "slot size mismatch");
+}
+
+TEST_F(PubSubTest, invalidNamesAreRefused) {
+    for (const std::string& topic : {std::string("../etc/passwd"), std::string("/abs"),
+                                     std::string(200, 'x'), std::string("a\0b", 3)}) {
+        expect_error(ipcbus::RawPublisher::create(node_, topic), ErrorCode::invalid_name,
+                     "invalid name");
+    }
+    auto bad_domain = ipcbus::Node::create({"no/slashes"});
+    expect_error(bad_domain, ErrorCode::invalid_name, "domain");
+}
+
+TEST_F(PubSubTest, invalidOptionsAreRefused) {
+    expect_error(ipcbus::RawPublisher::create(node_, "bad/capacity", {100, 64, 0}),
+                 ErrorCode::invalid_argument, "capacity 100");
+    expect_error(ipcbus::Publisher<Tick>::create(node_, "bad/slot", {16, 3, 0}),
+                 ErrorCode::invalid_argument, "slot_size");
+}
+
+TEST_F(PubSubTest, fullReaderTableIsAClearError) {
+    auto pub = ipcbus::RawPublisher::create(node_, "few/readers", {16, 64, 2});
+    auto a = ipcbus::RawSubscriber::create(node_, "few/readers");
+    auto b = ipcbus::RawSubscriber::create(node_, "few/readers");
+    ASSERT_TRUE(a && b);
+    expect_error(ipcbus::RawSubscriber::create(node_, "few/readers"), ErrorCode::resource_exhausted,
+                 "reader table full");
+    { auto gone = std::move(*a); }  // a reader leaves: its entry is free again
+    EXPECT_TRUE(ipcbus::RawSubscriber::create(node_, "few/readers"));
+}
+
+TEST_F(PubSubTest, segmentOfAnotherProgramIsRefused) {
+    std::vector<std::byte> junk(8192, std::byte{0x5a});
+    plant_segment("foreign", junk);
+    expect_error(ipcbus::RawSubscriber::create(node_, "foreign"), ErrorCode::not_a_segment,
+                 "not an ipcbus segment");
+    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
+}
+
+TEST_F(PubSubTest, truncatedSegmentIsRefused) {
+    auto bytes = valid_segment_bytes("trunc");
+    bytes.resize(bytes.size() / 2);
+    plant_segment("trunc", bytes);
+    expect_error(ipcbus::RawSubscriber::create(node_, "trunc"), ErrorCode::corrupt_segment,
+                 "truncated");
+    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
+}
+
+TEST_F(PubSubTest, segmentOfAnotherLayoutVersionIsRefused) {
+    auto bytes = valid_segment_bytes("version");
+    const std::uint32_t future = ipcbus::layout::kLayoutVersion + 1;
+    std::memcpy(bytes.data() + offsetof(ipcbus::layout::TopicHeader, layout_version), &future,
+                sizeof future);
+    plant_segment("version", bytes);
+    expect_error(ipcbus::RawSubscriber::create(node_, "version"), ErrorCode::version_mismatch,
+                 "layout version 2");
+    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
+}
+
+TEST_F(PubSubTest, lastUserRemovesTheSegment) {
+    {
+        auto pub = ipcbus::RawPublisher::create(node_, "life/cycle");
+        auto sub = ipcbus::RawSubscriber::create(node_, "life/cycle");
+        ASSERT_TRUE(pub && sub);
+        EXPECT_EQ(ipcbus::list_segments(domain_).size(), 1U);
+        { auto moved = std::move(*pub); }
+        EXPECT_EQ(ipcbus::list_segments(domain_).size(), 1U);  // the subscriber still uses it
+    }
+    EXPECT_TRUE(ipcbus::list_segments(domain_).empty());
+}
+
+TEST_F(PubSubTest, errorCodesHaveNames) {
+    EXPECT_EQ(ipcbus::to_string(ErrorCode::type_mismatch), "type_mismatch");
+    EXPECT_EQ(ipcbus::to_string(ipcbus::ReceiveError::corrupt_slot), "corrupt_slot");
+    EXPECT_EQ(ipcbus::to_string(ipcbus::DeliveryMode::overwrite), "overwrite");
+}
+
+}  // namespace
