@@ -100,3 +100,18 @@ std::uint32_t RawPublisher::id() const noexcept {
 }
 
 }  // namespace ipcbus
+
+namespace ipcbus {
+
+std::size_t RawPublisher::subscriber_count() const noexcept {
+    const detail::SegmentView& view = impl_->writer.view();
+    std::size_t active = 0;
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        // Relaxed: a snapshot for the caller; it orders nothing.
+        const auto state = view.readers[i].state.load(std::memory_order_relaxed);
+        active += state == static_cast<std::uint32_t>(layout::ReaderState::active) ? 1 : 0;
+    }
+    return active;
+}
+
+}  // namespace ipcbus

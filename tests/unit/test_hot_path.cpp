@@ -13,6 +13,10 @@ namespace {
 std::atomic<std::uint64_t> g_allocations{0};
 }
 
+// gcc pairs inlined `new` with our `delete` and, not seeing that both are ours (malloc and
+// free underneath), warns of a mismatch.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t size) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(size == 0 ? 1 : size)) return p;

@@ -237,11 +237,15 @@ TEST_F(PubSubTest, invalidOptionsAreRefused) {
 TEST_F(PubSubTest, fullReaderTableIsAClearError) {
     auto pub = ipcbus::RawPublisher::create(node_, "few/readers", {16, 64, 2});
     auto a = ipcbus::RawSubscriber::create(node_, "few/readers");
+    ASSERT_TRUE(pub && a);
+    EXPECT_EQ(pub->subscriber_count(), 1U);
     auto b = ipcbus::RawSubscriber::create(node_, "few/readers");
-    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(pub->subscriber_count(), 2U);
     expect_error(ipcbus::RawSubscriber::create(node_, "few/readers"), ErrorCode::resource_exhausted,
                  "reader table full");
     { auto gone = std::move(*a); }  // a reader leaves: its entry is free again
+    EXPECT_EQ(pub->subscriber_count(), 1U);
     EXPECT_TRUE(ipcbus::RawSubscriber::create(node_, "few/readers"));
 }
 

@@ -48,6 +48,8 @@ class RawPublisher {
     [[nodiscard]] std::string_view topic() const noexcept;
     /// This publisher's id within the topic, carried by every message it sends.
     [[nodiscard]] std::uint32_t id() const noexcept;
+    /// Subscribers attached to the topic right now (scans the reader table). Thread-safe.
+    [[nodiscard]] std::size_t subscriber_count() const noexcept;
 
   private:
     explicit RawPublisher(std::unique_ptr<detail::PublisherImpl> impl) noexcept;
@@ -86,6 +88,7 @@ class Publisher {
 
     [[nodiscard]] std::string_view topic() const noexcept { return raw_.topic(); }
     [[nodiscard]] std::uint32_t id() const noexcept { return raw_.id(); }
+    [[nodiscard]] std::size_t subscriber_count() const noexcept { return raw_.subscriber_count(); }
 
   private:
     explicit Publisher(RawPublisher raw) noexcept : raw_(std::move(raw)) {}

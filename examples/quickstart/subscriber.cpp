@@ -1,0 +1,82 @@
+// quickstart_subscriber: reads market ticks in place and reports what it sees.
+//
+//   quickstart_subscriber [--name NAME] [--topic NAME]
+//
+// Polls (spinning briefly, then yielding the CPU), prints every 1000th tick with its
+// sequence number and one-way latency, and on the publisher's last tick prints a summary:
+// received, lost, and latency percentiles.
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "ipcbus/ipcbus.hpp"
+#include "market_tick.hpp"
+
+namespace {
+
+std::uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t percentile(std::vector<std::uint64_t>& v, double p) {
+    if (v.empty()) return 0;
+    const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string name = "subscriber";
+    std::string topic = "quickstart/ticks";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (std::string(argv[i]) == "--name") name = argv[i + 1];
+        if (std::string(argv[i]) == "--topic") topic = argv[i + 1];
+    }
+    auto node = ipcbus::Node::create();
+    if (!node) return std::fprintf(stderr, "error: %s\n", node.error().message.c_str()), 1;
+    auto sub = ipcbus::Subscriber<quickstart::MarketTick>::create(*node, topic, {4096, 0, 0});
+    if (!sub) return std::fprintf(stderr, "error: %s\n", sub.error().message.c_str()), 1;
+    std::printf("[%s] attached to '%s'\n", name.c_str(), topic.c_str());
+    std::fflush(stdout);
+
+    std::vector<std::uint64_t> latencies;
+    latencies.reserve(1 << 20);
+    for (unsigned idle = 0;;) {
+        auto taken = sub->take();
+        if (!taken)
+            return std::fprintf(stderr, "error: %s\n", ipcbus::to_string(taken.error()).data()), 1;
+        if (!taken->has_value()) {
+            if (++idle > 200) sched_yield();  // spin a little, then let others run
+            continue;
+        }
+        idle = 0;
+        const auto& tick = **taken;
+        const std::uint64_t latency = now_ns() - tick.info().timestamp_ns;
+        if (tick->last) break;
+        latencies.push_back(latency);
+        if (tick.sequence() % 1000 == 0) {
+            std::printf("[%s] seq=%llu %s bid=%.2f latency=%llu ns lost=%llu\n", name.c_str(),
+                        static_cast<unsigned long long>(tick.sequence()), tick->symbol, tick->bid,
+                        static_cast<unsigned long long>(latency),
+                        static_cast<unsigned long long>(sub->lost()));
+            std::fflush(stdout);
+        }
+    }
+    const std::size_t received = latencies.size();
+    std::printf(
+        "[%s] summary: received=%zu lost=%llu latency p50=%llu ns p99=%llu ns max=%llu ns\n",
+        name.c_str(), received, static_cast<unsigned long long>(sub->lost()),
+        static_cast<unsigned long long>(percentile(latencies, 0.50)),
+        static_cast<unsigned long long>(percentile(latencies, 0.99)),
+        static_cast<unsigned long long>(percentile(latencies, 1.0)));
+    return 0;
+}
