@@ -50,8 +50,8 @@ Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view top
     // A publisher holding more loans than half the ring could lap its own busy slots.
     const std::uint32_t max_loans = std::clamp<std::uint32_t>(view.header->capacity / 2, 1, 64);
     auto impl = std::make_unique<detail::PublisherImpl>(
-        std::move(segment).value(), detail::RingWriter(view), std::string(topic), id, max_loans, 0U,
-        std::vector<std::byte>(view.slot_size));
+        std::move(segment).value(), detail::RingWriter(view, id), std::string(topic), id, max_loans,
+        0U, std::vector<std::byte>(view.slot_size));
     return RawPublisher(std::move(impl));
 }
 

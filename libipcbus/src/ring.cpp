@@ -15,8 +15,12 @@ ClaimStatus RingWriter::claim(std::uint64_t& sequence) noexcept {
     // Relaxed: the cursor is only a ticket dispenser; the slot's stamp CAS below is what
     // orders the slot's contents for readers.
     sequence = view_.header->write_cursor.fetch_add(1, std::memory_order_relaxed);
-    auto& stamp = view_.slot(sequence).stamp;
+    auto& slot = view_.slot(sequence);
+    auto& stamp = slot.stamp;
     const std::uint64_t mine = stamp_of(sequence);
+    // Relaxed: read only by the daemon after this process died. Stored before the CAS so
+    // that a death right after the CAS still leaves our id there.
+    slot.owner.store(publisher_id_, std::memory_order_relaxed);
     std::uint64_t word = stamp.load(std::memory_order_relaxed);
     for (;;) {
         if ((word & kStampMask) >= mine) return ClaimStatus::lapped;
@@ -32,6 +36,8 @@ ClaimStatus RingWriter::claim(std::uint64_t& sequence) noexcept {
             break;
         }
     }
+    // Again after winning: a publisher racing us for this slot may have overwritten it.
+    slot.owner.store(publisher_id_, std::memory_order_relaxed);
     // Release fence: the payload stores that follow must not become visible before the
     // BUSY mark (seqlock writer side; pairs with the reader's acquire fence in the
     // overwrite re-check).
@@ -55,6 +61,27 @@ void RingWriter::abandon(std::uint64_t sequence) noexcept {
     // Release: a reader that sees SKIPPED must also see that we stopped writing.
     view_.slot(sequence).stamp.store(kSkippedBit | stamp_of(sequence), std::memory_order_release);
     view_.header->skipped_total.fetch_add(1, std::memory_order_relaxed);  // statistics only
+}
+
+std::uint64_t resolve_abandoned_slots(const SegmentView& view,
+                                      std::uint32_t publisher_id) noexcept {
+    std::uint64_t resolved = 0;
+    for (std::uint64_t i = 0; i <= view.mask; ++i) {
+        auto& slot = view.slots[i];
+        std::uint64_t word = slot.stamp.load(std::memory_order_acquire);
+        if ((word & kBusyBit) == 0 || slot.owner.load(std::memory_order_relaxed) != publisher_id) {
+            continue;
+        }
+        // Release: readers that see SKIPPED must not read the half-written payload; CAS so
+        // that we never clobber a slot another publisher has meanwhile taken.
+        const std::uint64_t skipped = kSkippedBit | (word & kStampMask);
+        if (slot.stamp.compare_exchange_strong(word, skipped, std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+            view.header->skipped_total.fetch_add(1, std::memory_order_relaxed);  // statistics
+            ++resolved;
+        }
+    }
+    return resolved;
 }
 
 PollStatus RingReader::poll(Polled& out) noexcept {

@@ -30,7 +30,9 @@ enum class ClaimStatus : std::uint8_t {
 /// Writes into a segment. Any number of RingWriters (in any processes) may share one.
 class RingWriter {
   public:
-    explicit RingWriter(const SegmentView& view) noexcept : view_(view) {}
+    /// `publisher_id` marks the slots this writer holds BUSY (SlotHeader::owner).
+    RingWriter(const SegmentView& view, std::uint32_t publisher_id) noexcept
+        : view_(view), publisher_id_(publisher_id) {}
 
     /// Claims the next sequence and marks its slot BUSY. If a previous lap of the slot is
     /// still being written by another publisher, waits for that write to finish.
@@ -42,10 +44,17 @@ class RingWriter {
     void abandon(std::uint64_t sequence) noexcept;
 
     [[nodiscard]] const SegmentView& view() const noexcept { return view_; }
+    [[nodiscard]] std::uint32_t publisher_id() const noexcept { return publisher_id_; }
 
   private:
     SegmentView view_;
+    std::uint32_t publisher_id_;
 };
+
+/// Turns every slot that publisher `publisher_id` holds BUSY into SKIPPED, so readers
+/// and other publishers move past it. Only for a publisher known to be dead (the daemon
+/// calls it when the publisher's connection closes). Returns the number of slots resolved.
+std::uint64_t resolve_abandoned_slots(const SegmentView& view, std::uint32_t publisher_id) noexcept;
 
 /// One message found by RingReader::poll.
 struct Polled {

@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kBump = "layout changed: bump kLayoutVersion and update this test";
 
 TEST(SegmentLayout, headerShapeIsPinned) {
-    EXPECT_EQ(kLayoutVersion, 1U) << kBump;
+    EXPECT_EQ(kLayoutVersion, 2U) << kBump;
     EXPECT_EQ(kMagic, 0x3153554243504921ULL) << kBump;
     EXPECT_EQ(sizeof(TopicHeader), 512U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, capacity), 24U) << kBump;
@@ -27,6 +27,7 @@ TEST(SegmentLayout, readerAndSlotShapesArePinned) {
     EXPECT_EQ(offsetof(ReaderEntry, pid), 4U) << kBump;
     EXPECT_EQ(sizeof(SlotHeader), 64U) << kBump;
     EXPECT_EQ(offsetof(SlotHeader, publisher_id), 24U) << kBump;
+    EXPECT_EQ(offsetof(SlotHeader, owner), 28U) << kBump;
     EXPECT_EQ(kBusyBit, 1ULL << 63) << kBump;
     EXPECT_EQ(kSkippedBit, 1ULL << 62) << kBump;
 }

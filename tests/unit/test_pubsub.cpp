@@ -273,7 +273,7 @@ TEST_F(PubSubTest, segmentOfAnotherLayoutVersionIsRefused) {
                 sizeof future);
     plant_segment("version", bytes);
     expect_error(ipcbus::RawSubscriber::create(node_, "version"), ErrorCode::version_mismatch,
-                 "layout version 2");
+                 "layout version 3");
     ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
 }
 

@@ -31,7 +31,7 @@ std::uint64_t payload_of(const Polled& m) {
 class RingTest : public ::testing::Test {
   protected:
     HeapSegment seg_{8};
-    RingWriter writer_{seg_.view()};
+    RingWriter writer_{seg_.view(), 1};
     RingReader reader_{seg_.view(), 0, nullptr};
 };
 
@@ -110,7 +110,7 @@ TEST_F(RingTest, abandonedSequenceIsSkippedAndCounted) {
 }
 
 TEST_F(RingTest, outOfOrderCommitsAreDeliveredInSequenceOrder) {
-    RingWriter second(seg_.view());
+    RingWriter second(seg_.view(), 2);
     std::uint64_t a = 0, b = 0;
     ASSERT_EQ(writer_.claim(a), ClaimStatus::claimed);
     ASSERT_EQ(second.claim(b), ClaimStatus::claimed);
@@ -122,6 +122,22 @@ TEST_F(RingTest, outOfOrderCommitsAreDeliveredInSequenceOrder) {
     EXPECT_EQ(m.publisher_id, 1U);
     ASSERT_EQ(reader_.poll(m), PollStatus::message);
     EXPECT_EQ(m.publisher_id, 2U);
+}
+
+TEST_F(RingTest, deadPublishersBusySlotsBecomeSkipped) {
+    RingWriter doomed(seg_.view(), 9);
+    std::uint64_t held = 0;
+    ASSERT_EQ(doomed.claim(held), ClaimStatus::claimed);  // then "dies" holding it
+    std::uint64_t mine = 0;
+    ASSERT_EQ(writer_.claim(mine), ClaimStatus::claimed);  // a live publisher's slot
+    Polled m{};
+    EXPECT_EQ(reader_.poll(m), PollStatus::empty);  // stuck behind the dead one's slot
+    EXPECT_EQ(resolve_abandoned_slots(seg_.view(), 9), 1U);
+    EXPECT_EQ(resolve_abandoned_slots(seg_.view(), 9), 0U);  // idempotent
+    writer_.commit(mine, 0, 1, 0);
+    ASSERT_EQ(reader_.poll(m), PollStatus::message);
+    EXPECT_EQ(m.sequence, mine);
+    EXPECT_EQ(reader_.skipped(), 1U);
 }
 
 TEST_F(RingTest, claimLappedByAnotherPublisherWritesNothing) {
@@ -165,7 +181,7 @@ TEST(RingThreads, writerAndReaderThreadsAgreeOnEveryMessage) {
     constexpr std::uint64_t kCount = 20'000;
     HeapSegment seg(32768);
     std::thread producer([&] {
-        RingWriter w(seg.view());
+        RingWriter w(seg.view(), 1);
         for (std::uint64_t i = 0; i < kCount; ++i) publish_one(w);
     });
     RingReader r(seg.view(), 0, nullptr);
@@ -186,7 +202,7 @@ TEST(RingThreads, twoWritersProduceOneGapFreeSequence) {
     constexpr std::uint64_t kEach = 10'000;
     HeapSegment seg(32768);
     auto produce = [&] {
-        RingWriter w(seg.view());
+        RingWriter w(seg.view(), 1);
         for (std::uint64_t i = 0; i < kEach; ++i) publish_one(w);
     };
     std::thread a(produce), b(produce);

@@ -129,6 +129,18 @@ TEST(SegmentFormat, parameterMismatchSaysWhichAndWhat) {
     EXPECT_TRUE(check_compatible(seg.view(), want));
 }
 
+TEST(SegmentFormat, defaultCapacityShrinksForLargeSlotsToBoundTheReservation) {
+    TopicRequest r{"unit/topic", raw_bytes_type, {}};
+    r.options.slot_size = 64;
+    EXPECT_EQ(plan_segment(r)->capacity, 1024U);
+    r.options.slot_size = 1 << 20;  // camera frames: 64 slots, not 1 GiB
+    EXPECT_EQ(plan_segment(r)->capacity, 64U);
+    r.options.slot_size = 256 << 20;
+    EXPECT_EQ(plan_segment(r)->capacity, 4U);
+    r.options.capacity = 2;  // an explicit capacity always wins
+    EXPECT_EQ(plan_segment(r)->capacity, 2U);
+}
+
 TEST(SegmentFormat, planRefusesBadOptions) {
     TopicRequest r{"unit/topic", raw_bytes_type, {}};
     r.options.capacity = 1000;

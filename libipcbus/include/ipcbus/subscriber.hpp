@@ -27,7 +27,8 @@ struct SubscriberImpl;
 enum class ReceiveError : std::uint8_t {
     corrupt_slot,      // a slot's length exceeds the topic's slot size (a buggy writer)
     size_mismatch,     // a typed subscriber got a message whose size is not sizeof(T)
-    buffer_too_small,  // take_copy's buffer is smaller than the message (not consumed)
+    buffer_too_small,  // take_copy's buffer is smaller than the topic's slot size (nothing
+                       // is consumed); size it with max_payload_size()
 };
 
 std::string_view to_string(ReceiveError error) noexcept;
@@ -51,7 +52,8 @@ class RawSubscriber {
     /// still in the ring and adds the number skipped to lost(). One thread at a time.
     Expected<std::optional<RawSample>, ReceiveError> take() noexcept;
 
-    /// Hot path: copies the next message into `buffer` and returns its info; the copy is
+    /// Hot path: copies the next message into `buffer` (at least max_payload_size() bytes,
+    /// else buffer_too_small) and returns its info; the copy is
     /// always a consistent message (a message overwritten mid-copy counts as lost and the
     /// next one is taken). One thread at a time.
     Expected<std::optional<SampleInfo>, ReceiveError> take_copy(

@@ -26,7 +26,9 @@ inline constexpr std::uint32_t max_readers_limit = 1024;
 /// Parameters of a topic. The first process to open a topic creates it with these; a
 /// later opener must agree on every non-zero field, or it gets parameter_mismatch.
 struct TopicOptions {
-    /// Number of slots in the ring, a power of two. 0: accept the topic's (1024 if new).
+    /// Number of slots in the ring, a power of two. 0: accept the topic's; a new topic
+    /// gets 1024, or fewer for slots over 64 KiB (about 64 MiB per topic at most, 4 slots
+    /// at least).
     std::uint32_t capacity = 0;
     /// Largest payload in bytes. 0: accept the topic's (sizeof(T) for a typed topic).
     std::uint64_t slot_size = 0;

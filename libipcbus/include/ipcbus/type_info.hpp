@@ -61,9 +61,11 @@ struct TypeDescriptor {
     static constexpr std::uint64_t schema_version = 1;
 };
 
-/// A type ipcbus can carry: copyable as bytes, so it can live in shared memory.
+/// A type ipcbus can carry: copyable as bytes, so it can live in shared memory, and
+/// default-constructible, so a loan can hold one before it is filled in.
 template <class T>
-concept Payload = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+concept Payload = std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T> &&
+                  !std::is_pointer_v<T> &&
                   std::is_same_v<T, std::remove_cv_t<T>>;
 
 /// TypeInfo of a Payload type, computed at compile time. Thread-safe.

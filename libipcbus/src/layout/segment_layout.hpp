@@ -15,7 +15,8 @@
 //   |   state, pid, cursor (next expected sequence), lost, skipped            |
 //   +-------------------------------------------------------------------------+
 //   | SlotHeader[capacity]          64 B each, one cache line per slot        |
-//   |   stamp (the only truth about the slot), size, publisher, timestamp     |
+//   |   stamp (the only truth about the slot), size, publisher, timestamp,    |
+//   |   owner (publisher holding it BUSY)                                     |
 //   +-------------------------------------------------------------------------+  page aligned
 //   | payload[capacity]             payload_stride bytes each                 |
 //   |   stride = slot_size rounded up to 64 B (to 4 KiB for slots >= 4 KiB)   |
@@ -44,7 +45,7 @@
 namespace ipcbus::layout {
 
 inline constexpr std::uint64_t kMagic = 0x3153554243504921ULL;  // "!IPCBUS1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kNameCapacity = 128;  // 127 characters + NUL
@@ -106,6 +107,9 @@ struct alignas(kCacheLine) SlotHeader {
     std::atomic<std::uint64_t> size;
     std::atomic<std::uint64_t> timestamp_ns;
     std::atomic<std::uint32_t> publisher_id;
+    // Publisher id of whoever holds (or last held) the slot BUSY: lets the daemon turn the
+    // BUSY slot of a publisher that died mid-write into SKIPPED.
+    std::atomic<std::uint32_t> owner;
 };
 
 // The layout is shared between processes: pin it. A failure here means the layout
@@ -141,6 +145,7 @@ static_assert(offsetof(SlotHeader, stamp) == 0);
 static_assert(offsetof(SlotHeader, size) == 8);
 static_assert(offsetof(SlotHeader, timestamp_ns) == 16);
 static_assert(offsetof(SlotHeader, publisher_id) == 24);
+static_assert(offsetof(SlotHeader, owner) == 28);
 
 /// Where everything lies in a segment of the given parameters.
 struct Geometry {

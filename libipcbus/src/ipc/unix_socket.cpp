@@ -1,0 +1,125 @@
+#include "ipc/unix_socket.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace ipcbus::detail {
+namespace {
+
+// The address of an abstract socket: sun_path starts with NUL; its length is explicit.
+socklen_t make_address(const std::string& name, sockaddr_un& addr) {
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    const std::size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1);
+    std::memcpy(addr.sun_path + 1, name.data(), n);
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+}
+
+Error socket_error(const char* what, const std::string& name, int err) {
+    return Error{err == EACCES || err == EPERM ? ErrorCode::permission_denied
+                                               : ErrorCode::system_error,
+                 std::string(what) + " @" + name + ": " + std::strerror(err)};
+}
+
+}  // namespace
+
+std::string daemon_socket_name(std::string_view domain) {
+    return "ipcbus/" + std::string(domain);
+}
+
+Result<UniqueFd> listen_seqpacket(const std::string& abstract_name) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.valid()) return socket_error("socket", abstract_name, errno);
+    sockaddr_un addr{};
+    const socklen_t len = make_address(abstract_name, addr);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        return socket_error("bind", abstract_name, errno);
+    }
+    if (::listen(fd.get(), 128) != 0) return socket_error("listen", abstract_name, errno);
+    return fd;
+}
+
+Result<UniqueFd> connect_seqpacket(const std::string& abstract_name) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return socket_error("socket", abstract_name, errno);
+    sockaddr_un addr{};
+    const socklen_t len = make_address(abstract_name, addr);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        return socket_error("connect", abstract_name, errno);
+    }
+    return fd;
+}
+
+int send_message(int socket, std::string_view message, int pass_fd) noexcept {
+    iovec iov{const_cast<char*>(message.data()), message.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    if (pass_fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    for (;;) {
+        // MSG_NOSIGNAL: a vanished peer is an error code here, not a SIGPIPE.
+        if (::sendmsg(socket, &msg, MSG_NOSIGNAL) >= 0) return 0;
+        if (errno != EINTR) return errno;
+    }
+}
+
+RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
+    out.resize(kMaxMessageSize + 1);
+    iovec iov{out.data(), out.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    // Room for a few descriptors: a hostile peer may send more than one; we close extras.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)]{};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+        n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    fd.reset();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int received = -1;
+            std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (!fd.valid()) {
+                fd.reset(received);
+            } else {
+                ::close(received);
+            }
+        }
+    }
+    if (n < 0) return errno == ECONNRESET ? RecvStatus::closed : RecvStatus::error;
+    if (n == 0) return RecvStatus::closed;
+    if (static_cast<std::size_t>(n) > kMaxMessageSize || (msg.msg_flags & MSG_TRUNC) != 0) {
+        fd.reset();
+        return RecvStatus::too_large;
+    }
+    out.resize(static_cast<std::size_t>(n));
+    return RecvStatus::message;
+}
+
+bool peer_credentials(int socket, PeerCredentials& out) noexcept {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    out = PeerCredentials{cred.pid, cred.uid, cred.gid};
+    return true;
+}
+
+}  // namespace ipcbus::detail
