@@ -5,8 +5,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "ipcbusd/access_policy.hpp"
@@ -130,7 +133,9 @@ TEST(AccessPolicy, parsesEveryRuleField) {
 }
 
 TEST(AccessPolicy, leavesOmittedRuleFieldsUnset) {
-    const TopicRule& rule = parse_ok(full_config).rules()[1];
+    const AccessPolicy policy = parse_ok(full_config);
+    ASSERT_EQ(policy.rules().size(), 2U);
+    const TopicRule& rule = policy.rules()[1];
     EXPECT_EQ(rule.pattern, "sensors/*/imu");
     EXPECT_EQ(rule.capacity, 0U);
     EXPECT_EQ(rule.slot_size, 0U);
@@ -158,6 +163,7 @@ capacity = 2
 slot_size = 1
 max_readers = 1
 )");
+    ASSERT_EQ(policy.rules().size(), 2U);
     EXPECT_EQ(policy.limits().max_topics, 4294967295U);
     EXPECT_EQ(policy.limits().max_total_bytes, 9223372036854775807ULL);
     EXPECT_EQ(policy.rules()[0].capacity, 16777216U);
@@ -178,6 +184,7 @@ publish_uids = [2]
 pattern = "**"
 publish_uids = [3]
 )");
+    ASSERT_EQ(policy.rules().size(), 3U);
     EXPECT_EQ(policy.rule_for("a/secret"), &policy.rules()[0]);
     EXPECT_EQ(policy.rule_for("a/other"), &policy.rules()[1]);
     EXPECT_EQ(policy.rule_for("b"), &policy.rules()[2]);
@@ -399,7 +406,7 @@ TEST(TopicMatches, neverMatchesAnEmptyTopic) {
     EXPECT_FALSE(topic_matches("", "a"));
 }
 
-TEST(TopicMatches, isUsableInConstantTimeContextsWithoutThrowing) {
+TEST(TopicMatches, isNoexceptAndNeverBacktracksExponentially) {
     static_assert(noexcept(topic_matches("a", "a")));
     // Many '**' against a long topic must still finish quickly (no exponential backtracking).
     std::string pattern;
@@ -532,3 +539,17 @@ TEST(AccessPolicyAllows, ruleWithoutListsOrNoRuleAllowsEveryone) {
 
 }  // namespace
 }  // namespace ipcbusd
+
+namespace {
+
+// The example shipped next to the daemon must stay a valid configuration.
+TEST(AccessPolicyExample, shippedExampleConfigurationLoads) {
+    auto policy = ipcbusd::AccessPolicy::load(IPCBUS_SOURCE_DIR "/daemon/ipcbusd.example.toml");
+    ASSERT_TRUE(policy) << policy.error().message;
+    EXPECT_EQ(policy->rules().size(), 2U);
+    EXPECT_FALSE(policy->allows("trading/orders/new", ipcbusd::Access::publish, 1000, {1000}));
+    EXPECT_TRUE(policy->allows("trading/orders/new", ipcbusd::Access::publish, 1001, {1001}));
+    EXPECT_TRUE(policy->allows("weather/today", ipcbusd::Access::publish, 1000, {1000}));
+}
+
+}  // namespace
