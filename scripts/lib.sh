@@ -1,8 +1,9 @@
 # Shared helpers for the scripts in this folder. Source it; do not run it.
 
 # The packages a build of ipcbus needs (Debian 12 names).
-IPCBUS_BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libboost-dev libgtest-dev
-                       libbenchmark-dev)
+IPCBUS_BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libgtest-dev libbenchmark-dev
+                       nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+                       libtomlplusplus-dev)
 
 # ensure_packages PKG...: installs whichever of the Debian packages are missing.
 ensure_packages() {

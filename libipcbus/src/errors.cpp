@@ -30,6 +30,10 @@ std::string_view to_string(ErrorCode code) noexcept {
             return "timeout";
         case ErrorCode::system_error:
             return "system_error";
+        case ErrorCode::not_found:
+            return "not_found";
+        case ErrorCode::daemon_unreachable:
+            return "daemon_unreachable";
     }
     return "unknown";
 }

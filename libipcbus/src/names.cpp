@@ -62,14 +62,4 @@ Result<Ok> validate_topic_name(std::string_view topic) {
     return Ok{};
 }
 
-std::string domain_prefix(std::string_view domain) {
-    return "ipcbus." + std::string(domain) + ".";
-}
-
-std::string segment_name(std::string_view domain, std::string_view topic) {
-    std::string name = domain_prefix(domain);
-    for (char c : topic) name += (c == '/') ? '+' : c;
-    return name;
-}
-
 }  // namespace ipcbus::detail

@@ -16,11 +16,4 @@ Result<Ok> validate_domain_name(std::string_view domain);
 /// never become a path component of its own.
 Result<Ok> validate_topic_name(std::string_view topic);
 
-/// "ipcbus.<domain>." : every shared-memory object of the domain starts with it.
-std::string domain_prefix(std::string_view domain);
-
-/// The shared-memory object name of a (valid) topic: the prefix, then the topic with
-/// '/' written as '+' (a character topics cannot contain, so the mapping is reversible).
-std::string segment_name(std::string_view domain, std::string_view topic);
-
 }  // namespace ipcbus::detail

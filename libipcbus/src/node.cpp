@@ -1,12 +1,10 @@
 #include "ipcbus/node.hpp"
 
-#include <dirent.h>
-
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cstdlib>
-#include <memory>
 
+#include "daemon_client.hpp"
 #include "names.hpp"
+#include "protocol.hpp"
 
 namespace ipcbus {
 
@@ -18,29 +16,57 @@ std::string default_domain() {
 Result<Node> Node::create(NodeOptions options) {
     std::string domain = options.domain.empty() ? default_domain() : std::move(options.domain);
     if (auto ok = detail::validate_domain_name(domain); !ok) return std::move(ok).error();
-    return Node(std::move(domain));
+    auto daemon = detail::DaemonClient::connect(domain);
+    if (!daemon) return std::move(daemon).error();
+    return Node(std::move(domain), std::move(daemon).value());
 }
 
-std::vector<std::string> list_segments(std::string_view domain) {
-    // POSIX shared memory lives in /dev/shm on Linux; Boost.Interprocess uses shm_open.
-    std::vector<std::string> names;
-    const std::string prefix = detail::domain_prefix(domain);
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/dev/shm"), ::closedir);
-    if (!dir) return names;
-    while (const dirent* e = ::readdir(dir.get())) {
-        const std::string_view name = e->d_name;
-        if (name.starts_with(prefix)) names.emplace_back(name);
+namespace {
+
+// The daemon is trusted less than fully: a reply of the wrong shape is an error, not UB.
+template <class T>
+T field(const nlohmann::json& object, const char* name, T fallback = T{}) {
+    const auto it = object.find(name);
+    if (it == object.end()) return fallback;
+    try {
+        return it->get<T>();
+    } catch (const nlohmann::json::exception&) {
+        return fallback;
     }
-    return names;
 }
 
-Result<std::size_t> remove_segments(std::string_view domain) {
-    if (auto ok = detail::validate_domain_name(domain); !ok) return std::move(ok).error();
-    std::size_t removed = 0;
-    for (const std::string& name : list_segments(domain)) {
-        if (boost::interprocess::shared_memory_object::remove(name.c_str())) ++removed;
+TopicInfo topic_from_json(const nlohmann::json& t) {
+    TopicInfo info{field<std::string>(t, "name"),          field<std::string>(t, "type"),
+                   field<std::uint64_t>(t, "slot_size"),   field<std::uint32_t>(t, "capacity"),
+                   field<std::string>(t, "mode"),          field<std::uint32_t>(t, "publishers"),
+                   field<std::uint32_t>(t, "subscribers"), field<std::uint64_t>(t, "published"),
+                   field<std::int32_t>(t, "creator_pid"),  {}};
+    if (const auto readers = t.find("readers"); readers != t.end() && readers->is_array()) {
+        for (const auto& r : *readers) {
+            info.readers.push_back(
+                ReaderInfo{field<std::int32_t>(r, "pid"), field<std::uint64_t>(r, "next"),
+                           field<std::uint64_t>(r, "lost"), field<std::uint64_t>(r, "skipped")});
+        }
     }
-    return removed;
+    return info;
+}
+
+}  // namespace
+
+Result<std::vector<TopicInfo>> Node::list_topics() const {
+    std::vector<TopicInfo> topics;
+    nlohmann::json request = detail::protocol::make_simple("list");
+    for (;;) {  // the daemon answers in pages that each fit in one message
+        auto reply = daemon_->call(request);
+        if (!reply) return std::move(reply).error();
+        const auto& body = reply->body;
+        if (const auto list = body.find("topics"); list != body.end() && list->is_array()) {
+            for (const auto& t : *list) topics.push_back(topic_from_json(t));
+        }
+        const auto next = body.find("next");
+        if (next == body.end() || !next->is_string()) return topics;
+        request["after"] = *next;
+    }
 }
 
 }  // namespace ipcbus

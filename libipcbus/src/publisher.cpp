@@ -5,18 +5,16 @@
 #include <vector>
 
 #include "clock.hpp"
-#include "names.hpp"
 #include "ring.hpp"
-#include "shared_segment.hpp"
+#include "topic_handle.hpp"
 
 namespace ipcbus {
 namespace detail {
 
 struct PublisherImpl {
-    SharedSegment segment;
+    TopicHandle topic;
     RingWriter writer;
-    std::string topic;
-    std::uint32_t id;
+    std::string name;
     std::uint32_t max_loans;
     std::uint32_t outstanding_loans = 0;
     // Where a loan writes when another publisher lapped its slot: the message is lost to
@@ -39,19 +37,16 @@ void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept {
 
 Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view topic,
                                           const TopicOptions& options, const TypeInfo& type) {
-    if (auto ok = detail::validate_topic_name(topic); !ok) return std::move(ok).error();
-    const detail::TopicRequest request{topic, type, options};
-    auto segment =
-        detail::SharedSegment::open_or_create(detail::segment_name(node.domain(), topic), request);
-    if (!segment) return std::move(segment).error();
-    const detail::SegmentView view = segment->view();
-    // Relaxed: a unique number is all we need; nothing is published through it.
-    const std::uint32_t id = view.header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
+    auto handle = detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options},
+                                            detail::protocol::Role::publisher);
+    if (!handle) return std::move(handle).error();
+    const detail::SegmentView view = handle->view();
+    const std::uint32_t id = handle->index();
     // A publisher holding more loans than half the ring could lap its own busy slots.
     const std::uint32_t max_loans = std::clamp<std::uint32_t>(view.header->capacity / 2, 1, 64);
     auto impl = std::make_unique<detail::PublisherImpl>(
-        std::move(segment).value(), detail::RingWriter(view, id), std::string(topic), id, max_loans,
-        0U, std::vector<std::byte>(view.slot_size));
+        std::move(handle).value(), detail::RingWriter(view, id), std::string(topic), max_loans, 0U,
+        std::vector<std::byte>(view.slot_size));
     return RawPublisher(std::move(impl));
 }
 
@@ -78,7 +73,8 @@ std::uint64_t RawPublisher::publish(RawLoan&& loan) noexcept {
     const bool lapped = loan.data_ == p.scratch.data();
     loan.owner_ = nullptr;  // consumed: its destructor must not abandon it
     --p.outstanding_loans;
-    if (!lapped) p.writer.commit(sequence, loan.size_, p.id, detail::monotonic_ns());
+    if (!lapped)
+        p.writer.commit(sequence, loan.size_, p.writer.publisher_id(), detail::monotonic_ns());
     return sequence;
 }
 
@@ -93,15 +89,11 @@ std::size_t RawPublisher::max_payload_size() const noexcept {
     return impl_->writer.view().slot_size;
 }
 std::string_view RawPublisher::topic() const noexcept {
-    return impl_->topic;
+    return impl_->name;
 }
 std::uint32_t RawPublisher::id() const noexcept {
-    return impl_->id;
+    return impl_->writer.publisher_id();
 }
-
-}  // namespace ipcbus
-
-namespace ipcbus {
 
 std::size_t RawPublisher::subscriber_count() const noexcept {
     const detail::SegmentView& view = impl_->writer.view();

@@ -68,6 +68,7 @@ std::uint64_t resolve_abandoned_slots(const SegmentView& view,
     std::uint64_t resolved = 0;
     for (std::uint64_t i = 0; i <= view.mask; ++i) {
         auto& slot = view.slots[i];
+        // Acquire: pairs with the dead publisher's CAS; its owner store is then visible.
         std::uint64_t word = slot.stamp.load(std::memory_order_acquire);
         if ((word & kBusyBit) == 0 || slot.owner.load(std::memory_order_relaxed) != publisher_id) {
             continue;

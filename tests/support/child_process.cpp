@@ -96,3 +96,21 @@ std::string peer_path() {
 }
 
 }  // namespace ipcbus::test
+
+namespace ipcbus::test {
+
+int ChildProcess::kill_hard() {
+    if (!status_) ::kill(pid_, SIGKILL);
+    return wait();
+}
+
+int ChildProcess::terminate() {
+    if (!status_) ::kill(pid_, SIGTERM);
+    return wait();
+}
+
+std::string daemon_path() {
+    return IPCBUS_DAEMON_PATH;
+}
+
+}  // namespace ipcbus::test

@@ -30,6 +30,10 @@ class ChildProcess {
     void close_stdin();
     /// Waits for the child to exit; returns its exit code, or 128+signal if killed.
     int wait();
+    /// Sends SIGKILL (as a crash would) and reaps the child.
+    int kill_hard();
+    /// Sends SIGTERM and reaps the child.
+    int terminate();
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
@@ -43,5 +47,7 @@ class ChildProcess {
 
 /// Path of the peer program (set by CMake).
 std::string peer_path();
+/// Path of ipcbusd (set by CMake).
+std::string daemon_path();
 
 }  // namespace ipcbus::test

@@ -7,8 +7,15 @@
 //       until it has accounted for COUNT messages and prints
 //       "result delivered=D lost=L torn=T bad=B first=F last=X"
 //       (delivered+lost+torn must equal COUNT; bad counts checksum or order failures)
+//   ipcbus_test_peer hold-loan DOMAIN TOPIC COUNT SIZE CAPACITY
+//       publishes COUNT messages, then loans one more slot, half-fills it, prints
+//       "holding <sequence>" and waits on stdin (the test kills it there)
+//   ipcbus_test_peer open-many DOMAIN PREFIX COUNT SIZE CAPACITY
+//       opens COUNT publishers on PREFIX/0 .. PREFIX/<COUNT-1>, prints "ready", and
+//       holds them until end of input
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -82,6 +89,41 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, std::uint64_t 
     return 0;
 }
 
+int hold_loan(const ipcbus::Node& node, const std::string& topic, std::uint64_t count,
+              unsigned long size, unsigned long capacity) {
+    auto pub = ipcbus::RawPublisher::create(node, topic, options_for(size, capacity));
+    if (!pub) return fail(pub.error().message);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        auto loan = pub->loan(size);
+        if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
+        ipcbus::test::write_payload(loan->data(), 1, i);
+        (void)pub->publish(std::move(*loan));
+    }
+    auto loan = pub->loan(size);
+    if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
+    std::memset(loan->data().data(), 0xee, size / 2);  // a torn message, never published
+    std::cout << "holding " << loan->sequence() << std::endl;
+    std::string line;
+    std::getline(std::cin, line);
+    return 0;
+}
+
+int open_many(const ipcbus::Node& node, const std::string& prefix, std::uint64_t count,
+              unsigned long size, unsigned long capacity) {
+    std::vector<ipcbus::RawPublisher> pubs;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        auto pub = ipcbus::RawPublisher::create(node, prefix + "/" + std::to_string(i),
+                                                options_for(size, capacity));
+        if (!pub) return fail(pub.error().message);
+        pubs.push_back(std::move(pub).value());
+    }
+    std::cout << "ready" << std::endl;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +138,8 @@ int main(int argc, char** argv) {
         return publish(*node, args[2], count, size, capacity,
                        static_cast<std::uint32_t>(std::stoul(args[6])));
     }
+    if (args[0] == "hold-loan") return hold_loan(*node, args[2], count, size, capacity);
+    if (args[0] == "open-many") return open_many(*node, args[2], count, size, capacity);
     if (args[0] == "subscribe") {
         return subscribe(*node, args[2], count, size, capacity,
                          args.size() == 7 && args[6] == "wait");

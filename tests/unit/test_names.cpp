@@ -48,10 +48,5 @@ TEST(Names, validatesDomains) {
     EXPECT_FALSE(validate_domain_name(std::string(33, 'd')));
 }
 
-TEST(Names, segmentNamesAreReversibleAndPrefixed) {
-    EXPECT_EQ(segment_name("dom", "a/b/c"), "ipcbus.dom.a+b+c");
-    EXPECT_EQ(domain_prefix("dom"), "ipcbus.dom.");
-}
-
 }  // namespace
 }  // namespace ipcbus::detail

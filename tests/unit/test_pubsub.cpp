@@ -1,8 +1,6 @@
 // Publisher and Subscriber over real shared memory, in one process: the API contract and
 // every bad input refused with a clear error.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -10,7 +8,6 @@
 #include <vector>
 
 #include "ipcbus/ipcbus.hpp"
-#include "layout/segment_layout.hpp"
 #include "test_domain.hpp"
 
 namespace {
@@ -32,28 +29,6 @@ using ipcbus::ErrorCode;
 class PubSubTest : public ipcbus::test::DomainTest {
   protected:
     ipcbus::Node node_ = make_node();
-
-    // Writes `bytes` as the whole content of TOPIC's shared-memory object, as another
-    // program (or a crash mid-create) could have left it.
-    void plant_segment(const std::string& topic, const std::vector<std::byte>& bytes) {
-        const std::string name = "/ipcbus." + domain_ + "." + topic;
-        const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-        ASSERT_GE(fd, 0);
-        ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-        ::close(fd);
-    }
-
-    // The bytes of a valid segment of TOPIC, made by a real publisher.
-    std::vector<std::byte> valid_segment_bytes(const std::string& topic) {
-        auto pub = ipcbus::RawPublisher::create(node_, topic, {16, 64, 4});
-        EXPECT_TRUE(pub);
-        const std::string name = "/ipcbus." + domain_ + "." + topic;
-        const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
-        std::vector<std::byte> bytes(static_cast<std::size_t>(::lseek(fd, 0, SEEK_END)));
-        EXPECT_EQ(::pread(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
-        ::close(fd);
-        return bytes;  // the publisher's destruction removes the original
-    }
 
     template <class R>
     void expect_error(const R& r, ErrorCode code, const std::string& words) {
@@ -249,44 +224,46 @@ TEST_F(PubSubTest, fullReaderTableIsAClearError) {
     EXPECT_TRUE(ipcbus::RawSubscriber::create(node_, "few/readers"));
 }
 
-TEST_F(PubSubTest, segmentOfAnotherProgramIsRefused) {
-    std::vector<std::byte> junk(8192, std::byte{0x5a});
-    plant_segment("foreign", junk);
-    expect_error(ipcbus::RawSubscriber::create(node_, "foreign"), ErrorCode::not_a_segment,
-                 "not an ipcbus segment");
-    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
-}
-
-TEST_F(PubSubTest, truncatedSegmentIsRefused) {
-    auto bytes = valid_segment_bytes("trunc");
-    bytes.resize(bytes.size() / 2);
-    plant_segment("trunc", bytes);
-    expect_error(ipcbus::RawSubscriber::create(node_, "trunc"), ErrorCode::corrupt_segment,
-                 "truncated");
-    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
-}
-
-TEST_F(PubSubTest, segmentOfAnotherLayoutVersionIsRefused) {
-    auto bytes = valid_segment_bytes("version");
-    const std::uint32_t future = ipcbus::layout::kLayoutVersion + 1;
-    std::memcpy(bytes.data() + offsetof(ipcbus::layout::TopicHeader, layout_version), &future,
-                sizeof future);
-    plant_segment("version", bytes);
-    expect_error(ipcbus::RawSubscriber::create(node_, "version"), ErrorCode::version_mismatch,
-                 "layout version 3");
-    ASSERT_EQ(ipcbus::remove_segments(domain_).value(), 1U);
-}
-
-TEST_F(PubSubTest, lastUserRemovesTheSegment) {
+TEST_F(PubSubTest, daemonDropsTheTopicWhenItsLastUserLeaves) {
     {
         auto pub = ipcbus::RawPublisher::create(node_, "life/cycle");
         auto sub = ipcbus::RawSubscriber::create(node_, "life/cycle");
         ASSERT_TRUE(pub && sub);
-        EXPECT_EQ(ipcbus::list_segments(domain_).size(), 1U);
+        auto topics = node_.list_topics();
+        ASSERT_TRUE(topics && topics->size() == 1);
+        EXPECT_EQ(topics->front().publishers, 1U);
+        EXPECT_EQ(topics->front().subscribers, 1U);
         { auto moved = std::move(*pub); }
-        EXPECT_EQ(ipcbus::list_segments(domain_).size(), 1U);  // the subscriber still uses it
+        topics = node_.list_topics();
+        ASSERT_TRUE(topics && topics->size() == 1);  // the subscriber still uses it
+        EXPECT_EQ(topics->front().publishers, 0U);
     }
-    EXPECT_TRUE(ipcbus::list_segments(domain_).empty());
+    auto topics = node_.list_topics();
+    ASSERT_TRUE(topics);
+    EXPECT_TRUE(topics->empty());
+}
+
+TEST_F(PubSubTest, registryShowsTypeParametersAndReaderProgress) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "md/registry", {32, 0, 4});
+    auto sub = ipcbus::Subscriber<Tick>::create(node_, "md/registry");
+    ASSERT_TRUE(pub && sub);
+    for (std::uint64_t i = 0; i < 40; ++i) ASSERT_TRUE(pub->send(Tick{i, 0, 0}));
+    auto got = sub->take_copy();
+    ASSERT_TRUE(got && got->has_value());
+    auto topics = node_.list_topics();
+    ASSERT_TRUE(topics && topics->size() == 1);
+    const ipcbus::TopicInfo& t = topics->front();
+    EXPECT_EQ(t.name, "md/registry");
+    EXPECT_NE(t.type_name.find("Tick"), std::string::npos) << t.type_name;
+    EXPECT_EQ(t.slot_size, sizeof(Tick));
+    EXPECT_EQ(t.capacity, 32U);
+    EXPECT_EQ(t.mode, "overwrite");
+    EXPECT_EQ(t.published, 40U);
+    EXPECT_EQ(t.creator_pid, ::getpid());
+    ASSERT_EQ(t.readers.size(), 1U);
+    EXPECT_EQ(t.readers[0].pid, ::getpid());
+    EXPECT_EQ(t.readers[0].lost, 8U);
+    EXPECT_EQ(t.readers[0].next_sequence, 9U);
 }
 
 TEST_F(PubSubTest, errorCodesHaveNames) {

@@ -1,8 +1,11 @@
-// A Node is a process's handle on one bus domain. The domain is a name that prefixes
-// every shared-memory object ipcbus creates, so separate domains (separate test runs
-// included) never see each other.
+// A Node is a process's handle on one bus domain: its connection to the domain's
+// discovery daemon, ipcbusd. The domain is a name that keeps separate buses apart (every
+// test uses its own); each domain has one daemon, which the library starts by itself
+// when none is running (unless IPCBUS_NO_AUTOSTART=1).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +13,10 @@
 #include "ipcbus/result.hpp"
 
 namespace ipcbus {
+
+namespace detail {
+class DaemonClient;
+}
 
 struct NodeOptions {
     /// Bus domain: 1-32 characters of [A-Za-z0-9_-]. Empty: $IPCBUS_DOMAIN, else "default".
@@ -19,25 +26,50 @@ struct NodeOptions {
 /// The domain a Node gets when NodeOptions::domain is empty. Thread-safe.
 std::string default_domain();
 
+/// One reader of a topic, as the daemon sees it.
+struct ReaderInfo {
+    std::int32_t pid;
+    std::uint64_t next_sequence;  // cursor: lag = TopicInfo::published - next_sequence
+    std::uint64_t lost;
+    std::uint64_t skipped;
+};
+
+/// A topic as the daemon sees it.
+struct TopicInfo {
+    std::string name;
+    std::string type_name;
+    std::uint64_t slot_size;
+    std::uint32_t capacity;
+    std::string mode;
+    std::uint32_t publishers;
+    std::uint32_t subscribers;
+    std::uint64_t published;  // sequences claimed so far
+    std::int32_t creator_pid;
+    std::vector<ReaderInfo> readers;
+};
+
 class Node {
   public:
-    /// Setup: validates the domain name. Thread-safe.
+    /// Setup: validates the domain and connects to its daemon, starting one if needed.
+    /// Thread-safe.
     static Result<Node> create(NodeOptions options = {});
 
     /// The domain this node works in. Thread-safe.
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
 
+    /// Every topic of the domain, with its publishers and readers. Thread-safe.
+    [[nodiscard]] Result<std::vector<TopicInfo>> list_topics() const;
+
+    /// The connection to the daemon (internal; shared with publishers and subscribers).
+    [[nodiscard]] const std::shared_ptr<detail::DaemonClient>& daemon() const noexcept {
+        return daemon_;
+    }
+
   private:
-    explicit Node(std::string domain) : domain_(std::move(domain)) {}
+    Node(std::string domain, std::shared_ptr<detail::DaemonClient> daemon)
+        : domain_(std::move(domain)), daemon_(std::move(daemon)) {}
     std::string domain_;
+    std::shared_ptr<detail::DaemonClient> daemon_;
 };
-
-/// Names of the shared-memory objects of a domain that exist now (as listed in /dev/shm).
-/// Used by tests and tools to prove nothing is left behind. Thread-safe.
-std::vector<std::string> list_segments(std::string_view domain);
-
-/// Removes every shared-memory object of a domain, e.g. after processes crashed. Processes
-/// still attached keep their mappings; new openers create fresh segments. Thread-safe.
-Result<std::size_t> remove_segments(std::string_view domain);
 
 }  // namespace ipcbus

@@ -24,6 +24,8 @@ enum class ErrorCode : std::uint8_t {
     permission_denied,   // the kernel refused access to the segment
     timeout,             // waited too long, e.g. for a segment being created
     system_error,        // any other operating-system error
+    not_found,           // no such topic (queries)
+    daemon_unreachable,  // no ipcbusd answers for the domain and none could be started
 };
 
 /// Stable, human-readable name of an error code ("type_mismatch"). Thread-safe.

@@ -30,17 +30,17 @@ Result<MappedSegment> MappedSegment::create(const TopicRequest& request,
     // Reserve every page now: running out of memory must be an error at create time, never
     // a SIGBUS in whichever process first touches a page that cannot be had.
     if (const int rc = ::posix_fallocate(fd.get(), 0, size); rc != 0) {
-        return os_error(ErrorCode::resource_exhausted, request.topic,
-                        "cannot reserve " + std::to_string(geometry.segment_size) +
-                            " bytes of shared memory",
-                        rc);
+        return os_error(
+            ErrorCode::resource_exhausted, request.topic,
+            "cannot reserve " + std::to_string(geometry.segment_size) + " bytes of shared memory",
+            rc);
     }
     // No one may shrink the segment under a mapping (SIGBUS) or grow it.
     if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
         return os_error(ErrorCode::system_error, request.topic, "cannot seal segment", errno);
     }
-    void* base = ::mmap(nullptr, geometry.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                        fd.get(), 0);
+    void* base =
+        ::mmap(nullptr, geometry.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) {
         return os_error(ErrorCode::resource_exhausted, request.topic, "cannot map segment", errno);
     }
@@ -56,13 +56,14 @@ Result<MappedSegment> MappedSegment::create(const TopicRequest& request,
 }
 
 Result<MappedSegment> MappedSegment::map(UniqueFd fd, std::string_view topic) {
-    struct stat st{};
-    if (::fstat(fd.get(), &st) != 0) return os_error(ErrorCode::system_error, topic, "fstat", errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        return os_error(ErrorCode::system_error, topic, "fstat", errno);
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size < sizeof(layout::TopicHeader)) {
-        return Error{ErrorCode::corrupt_segment, "topic '" + std::string(topic) +
-                                                     "': segment truncated: " +
-                                                     std::to_string(size) + " bytes"};
+        return Error{ErrorCode::corrupt_segment,
+                     "topic '" + std::string(topic) +
+                         "': segment truncated: " + std::to_string(size) + " bytes"};
     }
     void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) {
@@ -93,7 +94,9 @@ MappedSegment& MappedSegment::operator=(MappedSegment&& other) noexcept {
     return *this;
 }
 
-MappedSegment::~MappedSegment() { unmap(); }
+MappedSegment::~MappedSegment() {
+    unmap();
+}
 
 void MappedSegment::unmap() noexcept {
     if (base_ != nullptr) ::munmap(base_, size_);

@@ -13,13 +13,16 @@ namespace ipcbus::detail {
 
 /// A mapping of a segment, with the validated view into it. Move-only; unmaps on death.
 class MappedSegment {
-public:
+  public:
     /// Creates a memfd of the geometry's size, reserves its memory (an exhausted memory
     /// limit is an error now, not a SIGBUS later), seals its size, maps and formats it.
     static Result<MappedSegment> create(const TopicRequest& request,
                                         const layout::Geometry& geometry);
     /// Maps a segment received as `fd` and validates it (`topic` names it in errors).
     static Result<MappedSegment> map(UniqueFd fd, std::string_view topic);
+
+    /// A segment that maps nothing (a placeholder to move a real one into).
+    static MappedSegment empty() noexcept { return MappedSegment(UniqueFd(), nullptr, 0, {}); }
 
     MappedSegment(MappedSegment&& other) noexcept;
     MappedSegment& operator=(MappedSegment&& other) noexcept;
@@ -31,7 +34,7 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-private:
+  private:
     MappedSegment(UniqueFd fd, void* base, std::size_t size, const SegmentView& view) noexcept
         : fd_(std::move(fd)), base_(base), size_(size), view_(view) {}
     void unmap() noexcept;

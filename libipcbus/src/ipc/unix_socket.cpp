@@ -20,9 +20,9 @@ socklen_t make_address(const std::string& name, sockaddr_un& addr) {
 }
 
 Error socket_error(const char* what, const std::string& name, int err) {
-    return Error{err == EACCES || err == EPERM ? ErrorCode::permission_denied
-                                               : ErrorCode::system_error,
-                 std::string(what) + " @" + name + ": " + std::strerror(err)};
+    return Error{
+        err == EACCES || err == EPERM ? ErrorCode::permission_denied : ErrorCode::system_error,
+        std::string(what) + " @" + name + ": " + std::strerror(err)};
 }
 
 }  // namespace
@@ -104,6 +104,7 @@ RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
             }
         }
     }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return RecvStatus::would_block;
     if (n < 0) return errno == ECONNRESET ? RecvStatus::closed : RecvStatus::error;
     if (n == 0) return RecvStatus::closed;
     if (static_cast<std::size_t>(n) > kMaxMessageSize || (msg.msg_flags & MSG_TRUNC) != 0) {

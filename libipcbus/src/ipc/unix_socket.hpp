@@ -31,7 +31,7 @@ Result<UniqueFd> connect_seqpacket(const std::string& abstract_name);
 /// Sends one message, with `pass_fd` attached unless it is -1. Returns 0 or an errno.
 int send_message(int socket, std::string_view message, int pass_fd = -1) noexcept;
 
-enum class RecvStatus { message, closed, too_large, error };
+enum class RecvStatus { message, closed, too_large, would_block, error };
 
 /// Receives one message into `out`. A descriptor that came with it lands in `fd` (closed
 /// automatically if unwanted). too_large: the message exceeded kMaxMessageSize (dropped).

@@ -1,0 +1,490 @@
+#include "ipcbusd/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+#include "ipc/memfd_segment.hpp"
+#include "ipc/unix_socket.hpp"
+#include "protocol.hpp"
+#include "ring.hpp"
+
+namespace ipcbusd {
+
+using ipcbus::Error;
+using ipcbus::ErrorCode;
+using ipcbus::Result;
+using nlohmann::json;
+namespace detail = ipcbus::detail;
+namespace protocol = ipcbus::detail::protocol;
+namespace layout = ipcbus::layout;
+
+namespace {
+
+struct Client {
+    detail::UniqueFd socket;
+    detail::PeerCredentials cred;
+    std::vector<gid_t> groups;  // primary gid first, then supplementary ones
+    std::set<std::uint64_t> handles;
+};
+
+struct Topic {
+    std::string name;
+    std::string type_name;
+    detail::MappedSegment segment;
+    pid_t creator_pid = 0;
+    uid_t creator_uid = 0;
+    std::set<std::uint64_t> handles;
+};
+
+struct Handle {
+    int client;  // socket fd: the key of clients
+    std::string topic;
+    protocol::Role role;
+    std::uint32_t index;  // reader row or publisher id
+};
+
+// The groups the kernel says the peer is in (SO_PEERGROUPS), primary gid first.
+std::vector<gid_t> peer_groups(int socket, gid_t primary) {
+    std::vector<gid_t> groups{primary};
+    std::vector<gid_t> extra(64);
+    socklen_t len = static_cast<socklen_t>(extra.size() * sizeof(gid_t));
+    if (::getsockopt(socket, SOL_SOCKET, SO_PEERGROUPS, extra.data(), &len) == 0) {
+        extra.resize(len / sizeof(gid_t));
+        groups.insert(groups.end(), extra.begin(), extra.end());
+    }
+    return groups;
+}
+
+}  // namespace
+
+struct Daemon::State {
+    DaemonOptions options;
+    detail::UniqueFd listener;
+    detail::UniqueFd epoll;
+    detail::UniqueFd stop_event;
+    std::map<int, Client> clients;
+    std::map<std::string, Topic, std::less<>> topics;
+    std::map<std::uint64_t, Handle> handles;
+    std::uint64_t next_handle = 1;
+    std::uint64_t total_bytes = 0;
+    bool draining = false;
+
+    void accept_clients();
+    void drain_pending(int requester);
+    void serve(int fd);
+    void disconnect(int fd, const char* why);
+    json dispatch(Client& client, int fd, const json& request, int& pass_fd);
+    Result<json> open(Client& client, int fd, const json& request, int& pass_fd);
+    Result<Topic*> find_or_create(const Client& client, const protocol::OpenRequest& req,
+                                  bool& created);
+    Result<std::uint32_t> claim_reader_row(Topic& topic, pid_t pid);
+    Result<json> close(Client& client, const json& request);
+    void release(std::uint64_t handle, bool owner_died);
+    json list(const json& request) const;
+    json describe(const Topic& topic) const;
+    [[nodiscard]] bool idle() const { return clients.empty() && topics.empty(); }
+};
+
+Daemon::Daemon(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
+    auto state = std::make_unique<State>();
+    const std::string name = detail::daemon_socket_name(options.domain);
+    auto listener = detail::listen_seqpacket(name);
+    if (!listener) {
+        if (listener.error().message.find(std::strerror(EADDRINUSE)) != std::string::npos) {
+            return Error{ErrorCode::resource_exhausted,
+                         "another ipcbusd already serves domain '" + options.domain + "'"};
+        }
+        return std::move(listener).error();
+    }
+    state->listener = std::move(listener).value();
+    state->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+    state->stop_event.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!state->epoll.valid() || !state->stop_event.valid()) {
+        return Error{ErrorCode::system_error,
+                     std::string("epoll/eventfd: ") + std::strerror(errno)};
+    }
+    for (int fd : {state->listener.get(), state->stop_event.get()}) {
+        epoll_event ev{EPOLLIN, {.fd = fd}};
+        ::epoll_ctl(state->epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    state->options = std::move(options);
+    return std::unique_ptr<Daemon>(new Daemon(std::move(state)));
+}
+
+void Daemon::stop() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(state_->stop_event.get(), &one, sizeof one);
+}
+
+int Daemon::run() {
+    State& s = *state_;
+    spdlog::info("serving domain '{}' (pid {})", s.options.domain, ::getpid());
+    auto idle_since = std::chrono::steady_clock::now();
+    for (;;) {
+        int timeout_ms = -1;
+        if (s.options.idle_exit.count() > 0 && s.idle()) {
+            const auto left = s.options.idle_exit - (std::chrono::steady_clock::now() - idle_since);
+            if (left <= std::chrono::steady_clock::duration::zero()) {
+                spdlog::info("idle for {} ms: exiting", s.options.idle_exit.count());
+                return 0;
+            }
+            timeout_ms = static_cast<int>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(left).count() + 1);
+        }
+        epoll_event events[64];
+        const int n = ::epoll_wait(s.epoll.get(), events, 64, timeout_ms);
+        if (n < 0 && errno != EINTR) {
+            spdlog::error("epoll_wait: {}", std::strerror(errno));
+            return 1;
+        }
+        for (int i = 0; i < n; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == s.stop_event.get()) {
+                spdlog::info("stopping");
+                return 0;
+            }
+            if (fd == s.listener.get()) {
+                s.accept_clients();
+            } else {
+                s.serve(fd);
+            }
+        }
+        if (!s.idle()) idle_since = std::chrono::steady_clock::now();
+    }
+}
+
+void Daemon::State::accept_clients() {
+    for (;;) {
+        detail::UniqueFd fd(
+            ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!fd.valid()) {
+            if (errno == EMFILE || errno == ENFILE)
+                spdlog::warn("accept: {}", std::strerror(errno));
+            return;
+        }
+        Client client;
+        if (!detail::peer_credentials(fd.get(), client.cred)) continue;
+        if (clients.size() >= options.policy.limits().max_clients) {
+            spdlog::warn("refused pid {}: client limit {} reached", client.cred.pid,
+                         options.policy.limits().max_clients);
+            const Error e{ErrorCode::resource_exhausted,
+                          "daemon client limit reached (" +
+                              std::to_string(options.policy.limits().max_clients) + ")"};
+            detail::send_message(fd.get(), protocol::make_error(e).dump());
+            continue;
+        }
+        client.groups = peer_groups(fd.get(), client.cred.gid);
+        epoll_event ev{EPOLLIN | EPOLLRDHUP, {.fd = fd.get()}};
+        ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+        spdlog::info("client pid {} uid {} connected", client.cred.pid, client.cred.uid);
+        const int key = fd.get();
+        client.socket = std::move(fd);
+        clients.emplace(key, std::move(client));
+    }
+}
+
+// Handles every event that is already pending (connections closed by processes that
+// have died, requests already sent) before answering a "sync": whoever asks after reaping
+// a child then sees a registry in which that child's death is accounted for.
+void Daemon::State::drain_pending(int requester) {
+    if (draining) return;
+    draining = true;
+    epoll_event events[64];
+    const int n = ::epoll_wait(epoll.get(), events, 64, 0);
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        // Level-triggered: skipped events (the requester, a stop request) stay pending.
+        if (fd == requester || fd == stop_event.get()) continue;
+        if (fd == listener.get()) {
+            accept_clients();
+        } else {
+            serve(fd);
+        }
+    }
+    draining = false;
+}
+
+void Daemon::State::serve(int fd) {
+    for (;;) {
+        auto it = clients.find(fd);
+        if (it == clients.end()) return;
+        std::string message;
+        detail::UniqueFd unwanted;  // a client has no business sending descriptors
+        switch (detail::recv_message(fd, message, unwanted)) {
+            case detail::RecvStatus::would_block:
+                return;
+            case detail::RecvStatus::closed:
+                return disconnect(fd, "connection closed");
+            case detail::RecvStatus::error:
+                return disconnect(fd, "socket error");
+            case detail::RecvStatus::too_large: {
+                const Error e{ErrorCode::invalid_argument,
+                              "malformed request: larger than " +
+                                  std::to_string(detail::kMaxMessageSize) + " bytes"};
+                detail::send_message(fd, protocol::make_error(e).dump());
+                return disconnect(fd, "oversized message");
+            }
+            case detail::RecvStatus::message:
+                break;
+        }
+        json reply;
+        int pass_fd = -1;
+        auto request = protocol::parse_request(message);
+        if (!request) {
+            spdlog::warn("pid {}: {}", it->second.cred.pid, request.error().message);
+            reply = protocol::make_error(request.error());
+        } else {
+            reply = dispatch(it->second, fd, *request, pass_fd);
+        }
+        if (detail::send_message(fd, reply.dump(), pass_fd) != 0) {
+            return disconnect(fd, "reply could not be sent");
+        }
+    }
+}
+
+json Daemon::State::dispatch(Client& client, int fd, const json& request, int& pass_fd) {
+    const auto& op = request.at("op").get_ref<const std::string&>();
+    Result<json> reply =
+        Error{ErrorCode::invalid_argument, "malformed request: unknown op '" + op + "'"};
+    if (op == "hello") {
+        reply = json{{"ok", true},
+                     {"daemon_pid", ::getpid()},
+                     {"domain", options.domain},
+                     {"protocol", protocol::kVersion}};
+    } else if (op == "open") {
+        reply = open(client, fd, request, pass_fd);
+    } else if (op == "close") {
+        reply = close(client, request);
+    } else if (op == "list") {
+        reply = list(request);
+    } else if (op == "sync") {
+        drain_pending(fd);
+        reply = protocol::make_ok();
+    }
+    if (!reply) {
+        spdlog::info("pid {}: {} refused: {}", client.cred.pid, op, reply.error().message);
+        return protocol::make_error(reply.error());
+    }
+    return std::move(reply).value();
+}
+
+Result<json> Daemon::State::open(Client& client, int fd, const json& request, int& pass_fd) {
+    auto req = protocol::parse_open(request);
+    if (!req) return std::move(req).error();
+    const Access access =
+        req->role == protocol::Role::publisher ? Access::publish : Access::subscribe;
+    if (!options.policy.allows(req->topic, access, client.cred.uid, client.groups)) {
+        return Error{ErrorCode::permission_denied,
+                     "topic '" + req->topic + "': permission denied: uid " +
+                         std::to_string(client.cred.uid) + " may not " +
+                         (access == Access::publish ? "publish" : "subscribe")};
+    }
+    bool created = false;
+    auto topic = find_or_create(client, *req, created);
+    if (!topic) return std::move(topic).error();
+    Topic& t = **topic;
+    std::uint32_t index = 0;
+    if (req->role == protocol::Role::subscriber) {
+        auto row = claim_reader_row(t, client.cred.pid);
+        if (!row) {
+            if (t.handles.empty()) topics.erase(t.name);
+            return std::move(row).error();
+        }
+        index = *row;
+    } else {
+        // Relaxed: a unique number; the daemon is the only one handing them out.
+        index = t.segment.view().header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
+    }
+    const std::uint64_t handle = next_handle++;
+    handles.emplace(handle, Handle{fd, t.name, req->role, index});
+    client.handles.insert(handle);
+    t.handles.insert(handle);
+    pass_fd = t.segment.fd();
+    spdlog::info("pid {} opened '{}' as {} (handle {}, {} {})", client.cred.pid, t.name,
+                 protocol::to_string(req->role), handle,
+                 req->role == protocol::Role::subscriber ? "reader row" : "publisher id", index);
+    return json{{"ok", true}, {"handle", handle}, {"index", index}, {"created", created}};
+}
+
+Result<Topic*> Daemon::State::find_or_create(const Client& client, const protocol::OpenRequest& req,
+                                             bool& created) {
+    detail::TopicRequest wanted = req.as_topic_request();
+    if (auto it = topics.find(req.topic); it != topics.end()) {
+        if (auto ok = detail::check_compatible(it->second.segment.view(), wanted); !ok) {
+            return std::move(ok).error();
+        }
+        return &it->second;
+    }
+    const Limits& limits = options.policy.limits();
+    if (topics.size() >= limits.max_topics) {
+        return Error{ErrorCode::resource_exhausted, "topic '" + req.topic +
+                                                        "': daemon topic limit reached (" +
+                                                        std::to_string(limits.max_topics) + ")"};
+    }
+    if (const TopicRule* rule = options.policy.rule_for(req.topic)) {
+        // The configuration's defaults apply to what the creator left open.
+        if (wanted.options.capacity == 0) wanted.options.capacity = rule->capacity;
+        if (wanted.options.slot_size == 0 && wanted.type.size == 0) {
+            wanted.options.slot_size = rule->slot_size;
+        }
+        if (wanted.options.max_readers == 0) wanted.options.max_readers = rule->max_readers;
+    }
+    auto geometry = detail::plan_segment(wanted);
+    if (!geometry) return std::move(geometry).error();
+    if (geometry->segment_size > limits.max_segment_bytes ||
+        total_bytes + geometry->segment_size > limits.max_total_bytes) {
+        return Error{ErrorCode::resource_exhausted,
+                     "topic '" + req.topic + "': segment of " +
+                         std::to_string(geometry->segment_size) +
+                         " bytes exceeds the daemon's shared-memory limit"};
+    }
+    auto segment = detail::MappedSegment::create(wanted, *geometry);
+    if (!segment) return std::move(segment).error();
+    total_bytes += geometry->segment_size;
+    Topic topic{req.topic,
+                req.type_name.empty() ? std::string(ipcbus::raw_bytes_type.name) : req.type_name,
+                std::move(segment).value(),
+                client.cred.pid,
+                client.cred.uid,
+                {}};
+    spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes", topic.name,
+                 client.cred.pid, topic.type_name, geometry->capacity, geometry->slot_size);
+    created = true;
+    return &topics.emplace(req.topic, std::move(topic)).first->second;
+}
+
+Result<std::uint32_t> Daemon::State::claim_reader_row(Topic& topic, pid_t pid) {
+    const detail::SegmentView& view = topic.segment.view();
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        layout::ReaderEntry& entry = view.readers[i];
+        auto expected = static_cast<std::uint32_t>(layout::ReaderState::free);
+        // Acquire: see the previous owner's final statistics stores before resetting them.
+        if (!entry.state.compare_exchange_strong(
+                expected, static_cast<std::uint32_t>(layout::ReaderState::active),
+                std::memory_order_acquire, std::memory_order_relaxed)) {
+            continue;
+        }
+        entry.pid = pid;
+        // Relaxed: the client reads these after receiving our reply (the socket orders).
+        entry.cursor.store(view.header->write_cursor.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+        entry.lost.store(0, std::memory_order_relaxed);
+        entry.skipped.store(0, std::memory_order_relaxed);
+        return i;
+    }
+    return Error{ErrorCode::resource_exhausted, "topic '" + topic.name + "': reader table full (" +
+                                                    std::to_string(view.max_readers) + " readers)"};
+}
+
+Result<json> Daemon::State::close(Client& client, const json& request) {
+    auto handle = protocol::get_uint(request, "handle");
+    if (!handle) return std::move(handle).error();
+    if (client.handles.erase(*handle) == 0) {
+        return Error{ErrorCode::not_found, "no handle " + std::to_string(*handle) + " of yours"};
+    }
+    release(*handle, /*owner_died=*/false);
+    return protocol::make_ok();
+}
+
+void Daemon::State::release(std::uint64_t handle, bool owner_died) {
+    auto h = handles.find(handle);
+    if (h == handles.end()) return;
+    auto t = topics.find(h->second.topic);
+    if (t != topics.end()) {
+        const detail::SegmentView& view = t->second.segment.view();
+        if (h->second.role == protocol::Role::subscriber) {
+            // Release: our resets of the row happen-before its next owner's claim.
+            view.readers[h->second.index].state.store(
+                static_cast<std::uint32_t>(layout::ReaderState::free), std::memory_order_release);
+        } else if (owner_died) {
+            const auto resolved = detail::resolve_abandoned_slots(view, h->second.index);
+            if (resolved > 0) {
+                spdlog::info("topic '{}': {} slot(s) of dead publisher {} marked skipped",
+                             t->second.name, resolved, h->second.index);
+            }
+        }
+        t->second.handles.erase(handle);
+        if (t->second.handles.empty()) {
+            spdlog::info("topic '{}' has no users left: removed", t->second.name);
+            total_bytes -= t->second.segment.size();
+            topics.erase(t);
+        }
+    }
+    handles.erase(h);
+}
+
+void Daemon::State::disconnect(int fd, const char* why) {
+    auto it = clients.find(fd);
+    if (it == clients.end()) return;
+    const std::size_t count = it->second.handles.size();
+    for (std::uint64_t handle : it->second.handles) release(handle, /*owner_died=*/true);
+    spdlog::info("client pid {} gone ({}): released {} handle(s)", it->second.cred.pid, why, count);
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+    clients.erase(it);
+}
+
+// One page of the registry, in name order, starting after request["after"] if given. A
+// page stops before it would outgrow a message; "next" then names where to go on from.
+json Daemon::State::list(const json& request) const {
+    constexpr std::size_t kPageBudget = detail::kMaxMessageSize / 2;
+    auto it = topics.begin();
+    if (const auto after = request.find("after"); after != request.end() && after->is_string()) {
+        it = topics.upper_bound(after->get_ref<const std::string&>());
+    }
+    json page = json::array();
+    std::size_t bytes = 0;
+    for (; it != topics.end(); ++it) {
+        json entry = describe(it->second);
+        const std::size_t size = entry.dump().size();
+        if (!page.empty() && bytes + size > kPageBudget) break;
+        bytes += size;
+        page.push_back(std::move(entry));
+    }
+    json reply{{"ok", true}, {"topics", std::move(page)}};
+    if (it != topics.end()) reply["next"] = std::prev(it)->first;
+    return reply;
+}
+
+json Daemon::State::describe(const Topic& t) const {
+    const detail::SegmentView& view = t.segment.view();
+    std::uint32_t publishers = 0;
+    std::uint32_t subscribers = 0;
+    for (std::uint64_t id : t.handles) {
+        (handles.at(id).role == protocol::Role::publisher ? publishers : subscribers) += 1;
+    }
+    json readers = json::array();
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        const layout::ReaderEntry& r = view.readers[i];
+        // Relaxed throughout: a snapshot for humans and tools.
+        if (r.state.load(std::memory_order_relaxed) == 0) continue;
+        readers.push_back({{"pid", r.pid},
+                           {"next", r.cursor.load(std::memory_order_relaxed)},
+                           {"lost", r.lost.load(std::memory_order_relaxed)},
+                           {"skipped", r.skipped.load(std::memory_order_relaxed)}});
+    }
+    return json{{"name", t.name},
+                {"type", t.type_name},
+                {"slot_size", view.slot_size},
+                {"capacity", view.mask + 1},
+                {"mode", "overwrite"},
+                {"publishers", publishers},
+                {"subscribers", subscribers},
+                {"published", view.header->write_cursor.load(std::memory_order_relaxed)},
+                {"creator_pid", t.creator_pid},
+                {"readers", std::move(readers)}};
+}
+
+}  // namespace ipcbusd

@@ -1,0 +1,83 @@
+// ipcbusd: the discovery daemon of an ipcbus domain (thin main over the daemon library).
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "ipcbus/node.hpp"
+#include "ipcbusd/daemon.hpp"
+
+namespace {
+
+ipcbusd::Daemon* g_daemon = nullptr;
+
+extern "C" void on_signal(int) {
+    if (g_daemon != nullptr) g_daemon->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "ipcbusd: the ipcbus discovery daemon of one bus domain.\n"
+        "It keeps the topic registry, creates topic segments and hands them to clients,\n"
+        "enforces the access policy, and cleans up the moment a client dies.\n"
+        "Clients start it by themselves when needed (unless IPCBUS_NO_AUTOSTART=1)."};
+    std::string domain = ipcbus::default_domain();
+    std::string config;
+    double idle_exit_s = 0;
+    bool autostarted = false;
+    std::string log_level = "info";
+    app.add_option("--domain", domain,
+                   "Bus domain to serve (default: $IPCBUS_DOMAIN, else 'default'); it names the "
+                   "daemon's socket, so one daemon serves each domain");
+    app.add_option("--config", config,
+                   "TOML file with limits, per-topic defaults and access rules "
+                   "(see daemon/ipcbusd.example.toml)");
+    app.add_option("--idle-exit", idle_exit_s,
+                   "Exit after this many seconds with no clients and no topics (0: never)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("--autostarted", autostarted,
+                 "Started by a client library: same as --idle-exit 10 unless that is given");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    CLI11_PARSE(app, argc, argv);
+
+    auto logger = spdlog::stderr_color_mt("ipcbusd");
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e ipcbusd[" + domain + "] %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(log_level));
+
+    ipcbusd::DaemonOptions options;
+    options.domain = domain;
+    if (!config.empty()) {
+        auto policy = ipcbusd::AccessPolicy::load(config);
+        if (!policy) {
+            spdlog::error("{}", policy.error().message);
+            return 2;
+        }
+        options.policy = std::move(policy).value();
+    }
+    if (autostarted && idle_exit_s == 0) idle_exit_s = 10;
+    options.idle_exit = std::chrono::milliseconds(static_cast<long long>(idle_exit_s * 1000));
+
+    auto daemon = ipcbusd::Daemon::create(std::move(options));
+    if (!daemon) {
+        spdlog::error("{}", daemon.error().message);
+        return 1;
+    }
+    g_daemon = daemon->get();
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    std::printf("ready\n");  // for scripts and tests: the socket accepts connections now
+    std::fflush(stdout);
+    const int rc = (*daemon)->run();
+    g_daemon = nullptr;
+    return rc;
+}

@@ -1,0 +1,75 @@
+// The ipcbusd wire protocol: one JSON object per SOCK_SEQPACKET message (at most
+// kMaxMessageSize bytes), a segment's memfd attached to the reply that grants it.
+//
+//   request  {"v":1, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
+//             "type":{"name":..., "size":N, "align":N, "schema":N},
+//             "capacity":N, "slot_size":N, "max_readers":N, "mode":"overwrite"}
+//   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + fd
+//            (index: the reader-table row of a subscriber, the id of a publisher)
+//   request  {"v":1, "op":"close", "handle":H}          reply {"ok":true}
+//   request  {"v":1, "op":"list", ["after":"name"]}     reply {"ok":true, "topics":[...],
+//                                                               ["next":"name"]}
+//            (one page in name order; "next": ask again with "after" set to it)
+//   request  {"v":1, "op":"hello", "name":"..."}        reply {"ok":true, "daemon_pid":P}
+//   request  {"v":1, "op":"sync"}                       reply {"ok":true}
+//            (answered after every event already pending at the daemon is handled, e.g.
+//            the disconnect of a process the caller has just reaped)
+//   any error reply: {"ok":false, "code":"<ErrorCode name>", "error":"<sentence>"}
+//
+// Every field is checked for presence, type and range before use: the peer may be
+// anything that can connect to the socket.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ipcbus/result.hpp"
+#include "ipcbus/topic.hpp"
+#include "segment_format.hpp"
+
+namespace ipcbus::detail::protocol {
+
+inline constexpr int kVersion = 1;
+
+enum class Role : std::uint8_t { publisher, subscriber };
+std::string_view to_string(Role role) noexcept;
+
+/// A parsed "open" request; string views point into `storage`.
+struct OpenRequest {
+    std::string topic;
+    std::string type_name;
+    TypeInfo type{};
+    TopicOptions options{};
+    Role role = Role::subscriber;
+
+    [[nodiscard]] TopicRequest as_topic_request() const {
+        TopicRequest r{topic, type, options};
+        r.type.name = type_name;
+        return r;
+    }
+};
+
+nlohmann::json make_open(const TopicRequest& request, Role role);
+nlohmann::json make_close(std::uint64_t handle);
+nlohmann::json make_simple(std::string_view op);
+
+nlohmann::json make_error(const Error& error);
+nlohmann::json make_ok();
+
+/// Parses a message into a JSON object with a supported version and a string "op".
+Result<nlohmann::json> parse_request(std::string_view message);
+/// Extracts an open request's fields (names validated, numbers in range).
+Result<OpenRequest> parse_open(const nlohmann::json& request);
+/// Reads an unsigned integer field; error names the field.
+Result<std::uint64_t> get_uint(const nlohmann::json& object, const char* field,
+                               std::uint64_t max = UINT64_MAX);
+
+/// Parses a reply; {"ok":false,...} becomes the Error it carries.
+Result<nlohmann::json> parse_reply(std::string_view message);
+
+ErrorCode error_code_from(std::string_view name) noexcept;
+
+}  // namespace ipcbus::detail::protocol

@@ -1,0 +1,34 @@
+#include "topic_handle.hpp"
+
+#include "names.hpp"
+
+namespace ipcbus::detail {
+
+Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& request,
+                                      protocol::Role role) {
+    if (auto ok = validate_topic_name(request.topic); !ok) return std::move(ok).error();
+    auto reply = node.daemon()->call(protocol::make_open(request, role));
+    if (!reply) return std::move(reply).error();
+    auto handle = protocol::get_uint(reply->body, "handle");
+    auto index = protocol::get_uint(reply->body, "index", UINT32_MAX);
+    if (!handle || !index || !reply->fd.valid()) {
+        return Error{ErrorCode::system_error,
+                     "topic '" + std::string(request.topic) + "': daemon granted no segment"};
+    }
+    // From here on the daemon holds a handle for us: close it on every failure path.
+    TopicHandle guard(node.daemon(), *handle, static_cast<std::uint32_t>(*index),
+                      MappedSegment::empty());
+    auto segment = MappedSegment::map(std::move(reply->fd), request.topic);
+    if (!segment) return std::move(segment).error();
+    if (auto ok = check_compatible(segment->view(), request); !ok) return std::move(ok).error();
+    if (role == protocol::Role::subscriber && *index >= segment->view().max_readers) {
+        return Error{ErrorCode::corrupt_segment, "topic '" + std::string(request.topic) +
+                                                     "': daemon granted reader row " +
+                                                     std::to_string(*index) + " of " +
+                                                     std::to_string(segment->view().max_readers)};
+    }
+    guard.segment_ = std::move(segment).value();
+    return guard;
+}
+
+}  // namespace ipcbus::detail

@@ -1,0 +1,377 @@
+// ipcbusd with real processes: cleanup after kill -9, hostile protocol input, a second
+// daemon, access control by uid, limits, autostart. Synchronisation is on what children
+// print and on the daemon's "sync" barrier (answered after it has handled every event
+// already pending, such as the disconnect of a child we reaped), never on sleeps.
+#include <dirent.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+#include "ipc/unix_socket.hpp"
+#include "ipcbus/ipcbus.hpp"
+#include "protocol.hpp"
+#include "test_domain.hpp"
+#include "test_payload.hpp"
+
+namespace {
+
+using ipcbus::ErrorCode;
+using ipcbus::test::ChildProcess;
+using ipcbus::test::peer_path;
+using ipcbus::test::settled_topics;
+using nlohmann::json;
+
+class DaemonTest : public ipcbus::test::DomainTest {
+  protected:
+    ipcbus::Node node_ = make_node();
+
+    ChildProcess peer(const std::string& mode, const std::string& topic, std::uint64_t count) {
+        return ChildProcess({peer_path(), mode, domain_, topic, std::to_string(count), "64", "16"});
+    }
+};
+
+TEST_F(DaemonTest, killedReadersRowIsFreedAndThePublisherSeesItGone) {
+    auto pub = ipcbus::RawPublisher::create(node_, "crash/reader", {16, 64, 0});
+    ASSERT_TRUE(pub);
+    ChildProcess reader = peer("subscribe", "crash/reader", 1'000'000);
+    ASSERT_EQ(reader.wait_for_line("ready"), "ready");
+    EXPECT_EQ(pub->subscriber_count(), 1U);
+    reader.kill_hard();
+    const auto topics = settled_topics(node_);
+    ASSERT_EQ(topics.size(), 1U);
+    EXPECT_EQ(topics[0].subscribers, 0U);
+    EXPECT_TRUE(topics[0].readers.empty());
+    EXPECT_EQ(pub->subscriber_count(), 0U);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(pub->send(std::vector<std::byte>(64)));
+}
+
+TEST_F(DaemonTest, publisherKilledMidWriteIsSkippedAndReadersMoveOnWithoutTornData) {
+    auto sub = ipcbus::RawSubscriber::create(node_, "crash/writer", {16, 64, 0});
+    ASSERT_TRUE(sub);
+    ChildProcess writer = peer("hold-loan", "crash/writer", 3);
+    ASSERT_EQ(writer.wait_for_line("holding"), "holding 3");
+    ipcbus::test::PayloadHeader h{};
+    for (std::uint64_t i = 0; i < 3; ++i) {
+        auto s = sub->take();
+        ASSERT_TRUE(s && s->has_value());
+        EXPECT_TRUE(ipcbus::test::check_payload((*s)->data(), h));
+    }
+    auto stuck = sub->take();
+    ASSERT_TRUE(stuck);
+    EXPECT_FALSE(stuck->has_value()) << "a half-written slot must not be delivered";
+
+    writer.kill_hard();
+    (void)settled_topics(node_);  // the daemon has now resolved the dead writer's slot
+
+    auto pub = ipcbus::RawPublisher::create(node_, "crash/writer");
+    ASSERT_TRUE(pub);
+    std::vector<std::byte> next(64);
+    ipcbus::test::write_payload(next, 2, 99);
+    ASSERT_EQ(*pub->send(next), 4U);
+    auto s = sub->take();
+    ASSERT_TRUE(s && s->has_value());
+    EXPECT_EQ((*s)->sequence(), 4U);
+    ASSERT_TRUE(ipcbus::test::check_payload((*s)->data(), h));
+    EXPECT_EQ(h.counter, 99U);
+    EXPECT_EQ(sub->skipped(), 1U);
+    EXPECT_EQ(sub->lost(), 0U);
+}
+
+TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
+    std::vector<ChildProcess> children;
+    for (const char* topic : {"all/a", "all/b"}) {
+        children.push_back(peer("subscribe", topic, 1'000'000));
+        ASSERT_EQ(children.back().wait_for_line("ready"), "ready");
+        children.push_back(peer("hold-loan", topic, 5));
+        ASSERT_TRUE(children.back().wait_for_line("holding"));
+    }
+    ASSERT_EQ(settled_topics(node_).size(), 2U);
+    for (auto& child : children) child.kill_hard();
+    EXPECT_TRUE(settled_topics(node_).empty());
+    // Segments are memfds: not even a crash can leave one in /dev/shm.
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/dev/shm"), ::closedir);
+    ASSERT_TRUE(dir);
+    while (const dirent* e = ::readdir(dir.get())) {
+        EXPECT_EQ(std::string(e->d_name).find(domain_), std::string::npos) << e->d_name;
+    }
+}
+
+// --- hostile protocol input --------------------------------------------------------------
+
+class ProtocolTest : public DaemonTest {
+  protected:
+    ipcbus::detail::UniqueFd connect() {
+        auto fd = ipcbus::detail::connect_seqpacket(ipcbus::detail::daemon_socket_name(domain_));
+        EXPECT_TRUE(fd) << fd.error().message;
+        return std::move(fd).value();
+    }
+
+    // Sends raw bytes, returns the reply's "error" text ("" if the reply was ok, "<closed>"
+    // if the daemon hung up).
+    std::string exchange(int fd, const std::string& bytes, int pass_fd = -1) {
+        EXPECT_EQ(ipcbus::detail::send_message(fd, bytes, pass_fd), 0);
+        std::string reply;
+        ipcbus::detail::UniqueFd got;
+        if (ipcbus::detail::recv_message(fd, reply, got) != ipcbus::detail::RecvStatus::message) {
+            return "<closed>";
+        }
+        auto parsed = ipcbus::detail::protocol::parse_reply(reply);
+        return parsed ? std::string() : parsed.error().message;
+    }
+
+    static json open_request() {
+        return json{{"v", 1},
+                    {"op", "open"},
+                    {"topic", "p/t"},
+                    {"role", "subscriber"},
+                    {"type", {{"name", "x"}, {"size", 0}, {"align", 1}, {"schema", 7}}},
+                    {"capacity", 16},
+                    {"slot_size", 64},
+                    {"max_readers", 4},
+                    {"mode", "overwrite"}};
+    }
+};
+
+TEST_F(ProtocolTest, everyMalformedMessageGetsAClearErrorAndTheDaemonSurvives) {
+    auto keep = ipcbus::RawPublisher::create(node_, "kept/topic");  // must survive all this
+    ASSERT_TRUE(keep);
+    auto fd = connect();
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"not json at all", "not valid JSON"},
+        {"[1,2,3]", "not a JSON object"},
+        {R"({"op":"hello"})", "'v' must be a non-negative integer"},
+        {R"({"v":-1,"op":"hello"})", "'v' must be a non-negative integer"},
+        {R"({"v":2,"op":"hello"})", "protocol version 2 not supported (daemon speaks 1)"},
+        {R"({"v":1})", "'op' must be a string"},
+        {R"({"v":1,"op":42})", "'op' must be a string"},
+        {R"({"v":1,"op":"dance"})", "unknown op 'dance'"},
+        {R"({"v":1,"op":"close"})", "'handle' must be a non-negative integer"},
+        {R"({"v":1,"op":"close","handle":123456})", "no handle 123456 of yours"},
+        {std::string("{\"v\":1,\"op\":\"hel\0lo\"}", 21), "not valid JSON"},  // raw NUL
+    };
+    for (const auto& [message, expected] : cases) {
+        const std::string error = exchange(fd.get(), message);
+        EXPECT_NE(error.find(expected), std::string::npos)
+            << "message: " << message << "\nerror: " << error;
+    }
+    auto mutate = [](const char* key, json value) {
+        json r = open_request();
+        if (value.is_null()) {
+            r.erase(key);
+        } else {
+            r[key] = std::move(value);
+        }
+        return r.dump();
+    };
+    const std::vector<std::pair<std::string, std::string>> opens = {
+        {mutate("topic", 5), "'topic' must be a string"},
+        {mutate("topic", "../etc"), "invalid name"},
+        {mutate("topic", std::string(5000, 'a')), "'topic' is too long"},
+        {mutate("role", "owner"), "'role' must be"},
+        {mutate("type", "int"), "'type' must be an object"},
+        {mutate("capacity", 3), "capacity 3"},
+        {mutate("capacity", -16), "'capacity' must be a non-negative integer"},
+        {mutate("capacity", 1.5), "'capacity' must be a non-negative integer"},
+        {mutate("capacity", 1ULL << 40), "'capacity' is out of range"},
+        {mutate("slot_size", nullptr), "'slot_size' must be a non-negative integer"},
+        {mutate("mode", "telepathy"), "unknown delivery mode"},
+    };
+    for (const auto& [message, expected] : opens) {
+        const std::string error = exchange(fd.get(), message);
+        EXPECT_NE(error.find(expected), std::string::npos)
+            << "message: " << message << "\nerror: " << error;
+    }
+    // A descriptor sent to the daemon is closed, not kept; the request is still answered.
+    EXPECT_EQ(exchange(fd.get(), R"({"v":1,"op":"hello"})", STDIN_FILENO), "");
+    // Oversized: an error, then the daemon hangs up on this client.
+    EXPECT_NE(exchange(fd.get(), std::string(70'000, ' ')).find("larger than 65536 bytes"),
+              std::string::npos);
+    std::string rest;
+    ipcbus::detail::UniqueFd none;
+    EXPECT_EQ(ipcbus::detail::recv_message(fd.get(), rest, none),
+              ipcbus::detail::RecvStatus::closed);
+
+    // Still serving, registry intact.
+    auto other = connect();
+    EXPECT_EQ(exchange(other.get(), R"({"v":1,"op":"hello"})"), "");
+    const auto topics = settled_topics(node_);
+    ASSERT_EQ(topics.size(), 1U);
+    EXPECT_EQ(topics[0].name, "kept/topic");
+}
+
+TEST_F(ProtocolTest, anEmptyMessageEndsTheConnectionOnly) {
+    auto fd = connect();
+    EXPECT_EQ(exchange(fd.get(), ""), "<closed>");
+    auto other = connect();
+    EXPECT_EQ(exchange(other.get(), R"({"v":1,"op":"hello"})"), "");
+}
+
+TEST_F(DaemonTest, secondDaemonForTheSameDomainIsRefused) {
+    ChildProcess second({ipcbus::test::daemon_path(), "--domain", domain_});
+    EXPECT_EQ(second.read_line(), std::nullopt);  // never says "ready"
+    EXPECT_EQ(second.wait(), 1);
+    EXPECT_TRUE(ipcbus::RawPublisher::create(node_, "still/served"));
+}
+
+// --- configuration: access control and limits ---------------------------------------------
+
+// A daemon of its own domain, started with a configuration file.
+class ConfiguredDaemon {
+  public:
+    explicit ConfiguredDaemon(const std::string& toml) {
+        char path[] = "/tmp/ipcbus-test-config-XXXXXX";
+        const int fd = ::mkstemp(path);
+        EXPECT_GE(fd, 0);
+        EXPECT_EQ(::write(fd, toml.data(), toml.size()), static_cast<ssize_t>(toml.size()));
+        ::close(fd);
+        path_ = path;
+        daemon_ = ipcbus::test::start_daemon(domain, {"--config", path_});
+        EXPECT_TRUE(daemon_) << "ipcbusd refused the configuration";
+    }
+    ~ConfiguredDaemon() {
+        ::unlink(path_.c_str());
+        if (daemon_) daemon_->terminate();
+    }
+    const std::string domain = ipcbus::test::unique_domain();
+
+  private:
+    std::string path_;
+    std::unique_ptr<ChildProcess> daemon_;
+};
+
+// Runs `body` in a forked child as uid/gid 65534 (nobody); returns the child's exit code.
+template <class Body>
+int as_nobody(Body body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+            ::_exit(90);
+        }
+        ::_exit(body());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+TEST(DaemonAccessControl, otherUidIsDeniedARestrictedTopicButNotAnOpenOne) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+    ConfiguredDaemon d(R"(
+[[topic]]
+pattern = "secret/**"
+publish_uids = [0]
+subscribe_uids = [0]
+)");
+    const std::string domain = d.domain;
+    const int code = as_nobody([&] {
+        auto node = ipcbus::Node::create({domain});
+        if (!node) return 10;
+        auto denied = ipcbus::RawSubscriber::create(*node, "secret/keys");
+        if (denied || denied.error().code != ErrorCode::permission_denied) return 11;
+        if (denied.error().message.find("topic 'secret/keys': permission denied: uid 65534 may "
+                                        "not subscribe") == std::string::npos) {
+            return 12;
+        }
+        auto pub = ipcbus::RawPublisher::create(*node, "secret/keys");
+        if (pub || pub.error().code != ErrorCode::permission_denied) return 13;
+        return ipcbus::RawPublisher::create(*node, "public/news") ? 0 : 14;
+    });
+    EXPECT_EQ(code, 0);
+    auto node = ipcbus::Node::create({domain});
+    ASSERT_TRUE(node);
+    EXPECT_TRUE(ipcbus::RawSubscriber::create(*node, "secret/keys"));  // root is listed
+}
+
+TEST(DaemonLimits, topicLimitAndRuleDefaultsFromTheConfiguration) {
+    ConfiguredDaemon d(R"(
+[limits]
+max_topics = 2
+
+[[topic]]
+pattern = "cfg/*"
+capacity = 64
+slot_size = 512
+)");
+    auto node = ipcbus::Node::create({d.domain});
+    ASSERT_TRUE(node) << node.error().message;
+    auto a = ipcbus::RawPublisher::create(*node, "cfg/a");
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ(a->max_payload_size(), 512U);
+    auto topics = node->list_topics();
+    ASSERT_TRUE(topics && topics->size() == 1);
+    EXPECT_EQ(topics->front().capacity, 64U);
+    auto b = ipcbus::RawPublisher::create(*node, "cfg/b");
+    ASSERT_TRUE(b);
+    auto c = ipcbus::RawPublisher::create(*node, "cfg/c");
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, ErrorCode::resource_exhausted);
+    EXPECT_NE(c.error().message.find("topic limit reached (2)"), std::string::npos)
+        << c.error().message;
+}
+
+TEST(DaemonLimits, segmentLargerThanTheConfiguredCapIsRefused) {
+    ConfiguredDaemon d("[limits]\nmax_segment_bytes = 1048576\n");
+    auto node = ipcbus::Node::create({d.domain});
+    ASSERT_TRUE(node);
+    auto big = ipcbus::RawPublisher::create(*node, "big/frames", {16, 1 << 20, 0});
+    ASSERT_FALSE(big);
+    EXPECT_EQ(big.error().code, ErrorCode::resource_exhausted);
+    EXPECT_NE(big.error().message.find("exceeds the daemon's shared-memory limit"),
+              std::string::npos);
+}
+
+TEST(DaemonConfig, invalidConfigurationStopsTheDaemonWithTheReason) {
+    char path[] = "/tmp/ipcbus-test-config-XXXXXX";
+    const int fd = ::mkstemp(path);
+    const std::string bad = "[[topic]]\npattern = \"a/**\"\ncapacity = 100\n";
+    ASSERT_EQ(::write(fd, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+    ::close(fd);
+    ChildProcess daemon(
+        {ipcbus::test::daemon_path(), "--domain", ipcbus::test::unique_domain(), "--config", path});
+    EXPECT_EQ(daemon.read_line(), std::nullopt);
+    EXPECT_EQ(daemon.wait(), 2);
+    ::unlink(path);
+}
+
+// --- autostart -----------------------------------------------------------------------------
+
+TEST(DaemonAutostart, noDaemonAndNoAutostartIsAClearError) {
+    ::setenv("IPCBUS_NO_AUTOSTART", "1", 1);
+    auto node = ipcbus::Node::create({ipcbus::test::unique_domain()});
+    ASSERT_FALSE(node);
+    EXPECT_EQ(node.error().code, ErrorCode::daemon_unreachable);
+    EXPECT_NE(node.error().message.find("IPCBUS_NO_AUTOSTART=1"), std::string::npos);
+}
+
+TEST(DaemonAutostart, firstClientStartsTheDaemonByItself) {
+    ::unsetenv("IPCBUS_NO_AUTOSTART");
+    ::setenv("IPCBUS_DAEMON", ipcbus::test::daemon_path().c_str(), 1);
+    const std::string domain = ipcbus::test::unique_domain();
+    {
+        auto node = ipcbus::Node::create({domain});
+        ASSERT_TRUE(node) << node.error().message;
+        auto pub = ipcbus::RawPublisher::create(*node, "auto/topic");
+        auto sub = ipcbus::RawSubscriber::create(*node, "auto/topic");
+        ASSERT_TRUE(pub && sub);
+        ASSERT_TRUE(pub->send(std::vector<std::byte>(8)));
+        auto got = sub->take();
+        EXPECT_TRUE(got && got->has_value());
+        // A second process's client finds the same daemon rather than starting another.
+        ChildProcess other({peer_path(), "subscribe", domain, "auto/topic", "0", "0", "0"});
+        EXPECT_EQ(other.wait_for_line("ready"), "ready");
+        EXPECT_EQ(other.wait(), 0);
+    }
+    ::setenv("IPCBUS_NO_AUTOSTART", "1", 1);
+    // The autostarted daemon exits by itself when idle (10 s); we do not wait for it.
+}
+
+}  // namespace
