@@ -77,8 +77,10 @@ int send_message(int socket, std::string_view message, int pass_fd) noexcept {
 }
 
 RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
-    out.resize(kMaxMessageSize + 1);
-    iovec iov{out.data(), out.size()};
+    // One buffer per thread, allocated once: resizing `out` to the maximum for every
+    // message would zero 64 KiB each time.
+    thread_local std::vector<char> buffer(kMaxMessageSize + 1);
+    iovec iov{buffer.data(), buffer.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -111,7 +113,7 @@ RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
         fd.reset();
         return RecvStatus::too_large;
     }
-    out.resize(static_cast<std::size_t>(n));
+    out.assign(buffer.data(), static_cast<std::size_t>(n));
     return RecvStatus::message;
 }
 
