@@ -1,9 +1,11 @@
 #include "ipcbusd/daemon.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -83,13 +85,21 @@ struct Daemon::State {
     void drain_pending(int requester);
     void serve(int fd);
     void disconnect(int fd, const char* why);
-    json dispatch(Client& client, int fd, const json& request, int& pass_fd);
+    json dispatch(Client& client, int fd, const json& request, detail::UniqueFd received,
+                  int& pass_fd);
+    Result<json> adopt(Client& client, int fd, const json& request, detail::UniqueFd segment);
+    Result<Topic*> adopt_topic(const Client& client, const protocol::OpenRequest& req,
+                               detail::UniqueFd segment);
+    void free_rows_of_dead_processes(Topic& topic);
+    Result<json> grant(Client& client, int fd, Topic& topic, protocol::Role role,
+                       std::uint32_t index, bool created, int& pass_fd);
     Result<json> open(Client& client, int fd, const json& request, int& pass_fd);
     Result<Topic*> find_or_create(const Client& client, const protocol::OpenRequest& req,
                                   bool& created);
     Result<std::uint32_t> claim_reader_row(Topic& topic, pid_t pid);
     Result<json> close(Client& client, const json& request);
     void release(std::uint64_t handle, bool owner_died);
+    void drop_topic(const std::string& name);
     json list(const json& request) const;
     json describe(const Topic& topic) const;
     [[nodiscard]] bool idle() const { return clients.empty() && topics.empty(); }
@@ -222,8 +232,8 @@ void Daemon::State::serve(int fd) {
         auto it = clients.find(fd);
         if (it == clients.end()) return;
         std::string message;
-        detail::UniqueFd unwanted;  // a client has no business sending descriptors
-        switch (detail::recv_message(fd, message, unwanted)) {
+        detail::UniqueFd received;  // only "adopt" uses one; any other is closed unread
+        switch (detail::recv_message(fd, message, received)) {
             case detail::RecvStatus::would_block:
                 return;
             case detail::RecvStatus::closed:
@@ -247,7 +257,7 @@ void Daemon::State::serve(int fd) {
             spdlog::warn("pid {}: {}", it->second.cred.pid, request.error().message);
             reply = protocol::make_error(request.error());
         } else {
-            reply = dispatch(it->second, fd, *request, pass_fd);
+            reply = dispatch(it->second, fd, *request, std::move(received), pass_fd);
         }
         if (detail::send_message(fd, reply.dump(), pass_fd) != 0) {
             return disconnect(fd, "reply could not be sent");
@@ -255,7 +265,8 @@ void Daemon::State::serve(int fd) {
     }
 }
 
-json Daemon::State::dispatch(Client& client, int fd, const json& request, int& pass_fd) {
+json Daemon::State::dispatch(Client& client, int fd, const json& request, detail::UniqueFd received,
+                             int& pass_fd) {
     const auto& op = request.at("op").get_ref<const std::string&>();
     Result<json> reply =
         Error{ErrorCode::invalid_argument, "malformed request: unknown op '" + op + "'"};
@@ -266,6 +277,8 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, int& p
                      {"protocol", protocol::kVersion}};
     } else if (op == "open") {
         reply = open(client, fd, request, pass_fd);
+    } else if (op == "adopt") {
+        reply = adopt(client, fd, request, std::move(received));
     } else if (op == "close") {
         reply = close(client, request);
     } else if (op == "list") {
@@ -300,7 +313,7 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request, in
     if (req->role == protocol::Role::subscriber) {
         auto row = claim_reader_row(t, client.cred.pid);
         if (!row) {
-            if (t.handles.empty()) topics.erase(t.name);
+            if (t.handles.empty()) drop_topic(t.name);
             return std::move(row).error();
         }
         index = *row;
@@ -308,15 +321,108 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request, in
         // Relaxed: a unique number; the daemon is the only one handing them out.
         index = t.segment.view().header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
     }
+    return grant(client, fd, t, req->role, index, created, pass_fd);
+}
+
+// Records a handle of `client` on `topic` and builds the reply that hands over the segment.
+Result<json> Daemon::State::grant(Client& client, int fd, Topic& topic, protocol::Role role,
+                                  std::uint32_t index, bool created, int& pass_fd) {
     const std::uint64_t handle = next_handle++;
-    handles.emplace(handle, Handle{fd, t.name, req->role, index});
+    handles.emplace(handle, Handle{fd, topic.name, role, index});
     client.handles.insert(handle);
-    t.handles.insert(handle);
-    pass_fd = t.segment.fd();
-    spdlog::info("pid {} opened '{}' as {} (handle {}, {} {})", client.cred.pid, t.name,
-                 protocol::to_string(req->role), handle,
-                 req->role == protocol::Role::subscriber ? "reader row" : "publisher id", index);
+    topic.handles.insert(handle);
+    pass_fd = topic.segment.fd();
+    spdlog::info("pid {} {} '{}' as {} (handle {}, {} {})", client.cred.pid,
+                 created ? "created" : "opened", topic.name, protocol::to_string(role), handle,
+                 role == protocol::Role::subscriber ? "reader row" : "publisher id", index);
     return json{{"ok", true}, {"handle", handle}, {"index", index}, {"created", created}};
+}
+
+// A client that held the topic under a previous daemon hands it back, with the segment.
+Result<json> Daemon::State::adopt(Client& client, int fd, const json& request,
+                                  detail::UniqueFd segment) {
+    auto req = protocol::parse_open(request);
+    if (!req) return std::move(req).error();
+    auto index = protocol::get_uint(request, "index", UINT32_MAX);
+    if (!index) return std::move(index).error();
+    if (!segment.valid()) {
+        return Error{ErrorCode::invalid_argument, "malformed request: adopt needs the segment"};
+    }
+    const Access access =
+        req->role == protocol::Role::publisher ? Access::publish : Access::subscribe;
+    if (!options.policy.allows(req->topic, access, client.cred.uid, client.groups)) {
+        return Error{ErrorCode::permission_denied, "topic '" + req->topic +
+                                                       "': permission denied: uid " +
+                                                       std::to_string(client.cred.uid)};
+    }
+    auto topic = adopt_topic(client, *req, std::move(segment));
+    if (!topic) return std::move(topic).error();
+    Topic& t = **topic;
+    if (req->role == protocol::Role::subscriber) {
+        const detail::SegmentView& view = t.segment.view();
+        // Relaxed: the row was claimed for this very client by the previous daemon.
+        if (*index >= view.max_readers || view.readers[*index].pid != client.cred.pid ||
+            view.readers[*index].state.load(std::memory_order_relaxed) == 0) {
+            if (t.handles.empty()) drop_topic(t.name);
+            return Error{ErrorCode::invalid_argument, "topic '" + t.name + "': reader row " +
+                                                          std::to_string(*index) +
+                                                          " is not this process's"};
+        }
+    }
+    int ignored = -1;  // the client has the segment already
+    return grant(client, fd, t, req->role, static_cast<std::uint32_t>(*index), false, ignored);
+}
+
+Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::OpenRequest& req,
+                                          detail::UniqueFd segment) {
+    struct stat offered {};
+    if (::fstat(segment.get(), &offered) != 0) {
+        return Error{ErrorCode::invalid_argument, "malformed request: unusable descriptor"};
+    }
+    if (auto it = topics.find(req.topic); it != topics.end()) {
+        struct stat known {};
+        ::fstat(it->second.segment.fd(), &known);
+        if (known.st_dev != offered.st_dev || known.st_ino != offered.st_ino) {
+            return Error{ErrorCode::corrupt_segment,
+                         "topic '" + req.topic +
+                             "': was created anew while the daemon was away; this process "
+                             "holds the old segment"};
+        }
+        return &it->second;
+    }
+    auto mapped = detail::MappedSegment::map(std::move(segment), req.topic);
+    if (!mapped) return std::move(mapped).error();
+    if (auto ok = detail::check_compatible(mapped->view(), req.as_topic_request()); !ok) {
+        return std::move(ok).error();
+    }
+    const auto& name_field = mapped->view().header->type_name;
+    Topic topic{req.topic,
+                std::string(name_field, ::strnlen(name_field, sizeof name_field)),
+                std::move(mapped).value(),
+                client.cred.pid,
+                client.cred.uid,
+                {}};
+    total_bytes += topic.segment.size();
+    spdlog::info("topic '{}' adopted from pid {} (registry rebuilt after a restart)", topic.name,
+                 client.cred.pid);
+    Topic& adopted = topics.emplace(req.topic, std::move(topic)).first->second;
+    free_rows_of_dead_processes(adopted);
+    return &adopted;
+}
+
+// Rows of readers that died while no daemon was watching would stay claimed for ever.
+void Daemon::State::free_rows_of_dead_processes(Topic& topic) {
+    const detail::SegmentView& view = topic.segment.view();
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        layout::ReaderEntry& row = view.readers[i];
+        if (row.state.load(std::memory_order_relaxed) == 0) continue;
+        if (::kill(row.pid, 0) == 0 || errno != ESRCH) continue;
+        // Release: pairs with the acquire of the next claim, as in release().
+        row.state.store(static_cast<std::uint32_t>(layout::ReaderState::free),
+                        std::memory_order_release);
+        spdlog::info("topic '{}': freed reader row {} of pid {}, which died meanwhile", topic.name,
+                     i, row.pid);
+    }
 }
 
 Result<Topic*> Daemon::State::find_or_create(const Client& client, const protocol::OpenRequest& req,
@@ -417,13 +523,17 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
             }
         }
         t->second.handles.erase(handle);
-        if (t->second.handles.empty()) {
-            spdlog::info("topic '{}' has no users left: removed", t->second.name);
-            total_bytes -= t->second.segment.size();
-            topics.erase(t);
-        }
+        if (t->second.handles.empty()) drop_topic(t->first);
     }
     handles.erase(h);
+}
+
+void Daemon::State::drop_topic(const std::string& name) {
+    const auto t = topics.find(name);
+    if (t == topics.end()) return;
+    spdlog::info("topic '{}' has no users left: removed", name);
+    total_bytes -= t->second.segment.size();
+    topics.erase(t);
 }
 
 void Daemon::State::disconnect(int fd, const char* why) {

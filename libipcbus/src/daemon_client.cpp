@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "clock.hpp"
@@ -100,36 +103,65 @@ std::string find_daemon_executable() {
     return {};
 }
 
-Result<std::shared_ptr<DaemonClient>> DaemonClient::connect(const std::string& domain) {
+namespace {
+
+// Connects to the domain's daemon, starting one if none answers and that is allowed.
+Result<UniqueFd> connect_or_start(const std::string& domain) {
     const std::string name = daemon_socket_name(domain);
     auto fd = connect_seqpacket(name);
-    if (!fd) {
-        if (autostart_disabled()) {
-            return unreachable(domain,
-                               "none is running and IPCBUS_NO_AUTOSTART=1 (start one: "
-                               "ipcbusd --domain " +
-                                   domain + ")");
-        }
-        const std::string path = find_daemon_executable();
-        if (path.empty()) {
-            return unreachable(domain,
-                               "none is running and ipcbusd was not found "
-                               "(install it, or set IPCBUS_DAEMON to its path)");
-        }
-        if (!spawn_daemon(path, domain)) return unreachable(domain, "could not start " + path);
-        fd = connect_with_retry(name);
-        if (!fd) return unreachable(domain, "started " + path + " but " + fd.error().message);
+    if (fd) return fd;
+    if (autostart_disabled()) {
+        return unreachable(domain,
+                           "none is running and IPCBUS_NO_AUTOSTART=1 (start one: "
+                           "ipcbusd --domain " +
+                               domain + ")");
     }
+    const std::string path = find_daemon_executable();
+    if (path.empty()) {
+        return unreachable(domain,
+                           "none is running and ipcbusd was not found "
+                           "(install it, or set IPCBUS_DAEMON to its path)");
+    }
+    if (!spawn_daemon(path, domain)) return unreachable(domain, "could not start " + path);
+    fd = connect_with_retry(name);
+    if (!fd) return unreachable(domain, "started " + path + " but " + fd.error().message);
+    return fd;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<DaemonClient>> DaemonClient::connect(const std::string& domain) {
+    auto fd = connect_or_start(domain);
+    if (!fd) return std::move(fd).error();
     auto client = std::make_shared<DaemonClient>(std::move(fd).value(), domain);
     auto hello = client->call(protocol::make_simple("hello"));
     if (!hello) return std::move(hello).error();
     return client;
 }
 
+DaemonClient::DaemonClient(UniqueFd socket, std::string domain)
+    : socket_(std::move(socket)),
+      domain_(std::move(domain)),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    watcher_ = std::thread([this] { watch(); });
+}
+
+DaemonClient::~DaemonClient() {
+    stopping_.store(true);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+    if (watcher_.joinable()) watcher_.join();
+}
+
 Result<DaemonClient::Reply> DaemonClient::call(const nlohmann::json& request) {
-    const std::string text = request.dump();
     std::lock_guard lock(mutex_);
-    if (const int err = send_message(socket_.get(), text); err != 0) {
+    if (!connected_) return unreachable(domain_, "connection lost; reconnecting");
+    return call_locked(request);
+}
+
+Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& request, int pass_fd) {
+    const std::string text = request.dump();
+    if (const int err = send_message(socket_.get(), text, pass_fd); err != 0) {
         return unreachable(domain_, std::string("connection lost (") + std::strerror(err) + ")");
     }
     std::string message;
@@ -148,10 +180,77 @@ Result<DaemonClient::Reply> DaemonClient::call(const nlohmann::json& request) {
     return reply;
 }
 
-void DaemonClient::close_handle(std::uint64_t handle) noexcept {
+std::uint64_t DaemonClient::remember(nlohmann::json open_request, std::uint32_t index,
+                                     int segment_fd, std::uint64_t daemon_handle) {
+    std::lock_guard lock(mutex_);
+    const std::uint64_t id = next_local_id_++;
+    registered_.emplace(
+        id, Registration{std::move(open_request), index,
+                         UniqueFd(::fcntl(segment_fd, F_DUPFD_CLOEXEC, 0)), daemon_handle});
+    return id;
+}
+
+void DaemonClient::forget(std::uint64_t local_id) noexcept {
     try {
-        (void)call(protocol::make_close(handle));
+        std::lock_guard lock(mutex_);
+        const auto it = registered_.find(local_id);
+        if (it == registered_.end()) return;
+        const std::uint64_t handle = it->second.daemon_handle;
+        registered_.erase(it);
+        if (connected_) (void)call_locked(protocol::make_close(handle));
     } catch (...) {  // out of memory while closing: the daemon cleans up at disconnect
+    }
+}
+
+// The watcher: sleeps until the daemon hangs up (or we stop), then reconnects.
+void DaemonClient::watch() {
+    while (wait_for_hangup()) reconnect();
+}
+
+bool DaemonClient::wait_for_hangup() {
+    for (;;) {
+        int fd = -1;
+        {
+            std::lock_guard lock(mutex_);
+            fd = socket_.get();
+        }
+        pollfd fds[2] = {{fd, POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0 && errno != EINTR) return false;
+        if (stopping_.load()) return false;
+        if ((fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+    }
+}
+
+void DaemonClient::reconnect() {
+    {
+        std::lock_guard lock(mutex_);
+        connected_ = false;
+    }
+    // Retry with a growing pause: the daemon may be restarted by hand or by systemd.
+    for (long pause_ms = 1; !stopping_.load(); pause_ms = std::min(pause_ms * 2, 500L)) {
+        auto fd = connect_or_start(domain_);
+        if (fd) {
+            std::lock_guard lock(mutex_);
+            socket_ = std::move(fd).value();
+            connected_ = true;
+            reregister_locked();
+            reconnections_.fetch_add(1);
+            return;
+        }
+        pollfd wake{wake_.get(), POLLIN, 0};
+        ::poll(&wake, 1, static_cast<int>(pause_ms));  // wakes early when we stop
+    }
+}
+
+// Hands the new daemon every segment we hold, so its registry is what it was.
+void DaemonClient::reregister_locked() {
+    for (auto& [id, r] : registered_) {
+        nlohmann::json adopt = r.open_request;
+        adopt["op"] = "adopt";
+        adopt["index"] = r.index;
+        auto reply = call_locked(adopt, r.segment.get());
+        if (!reply) continue;  // refused (e.g. the topic was re-created): keep our mapping
+        if (auto handle = protocol::get_uint(reply->body, "handle")) r.daemon_handle = *handle;
     }
 }
 

@@ -1,12 +1,20 @@
 // A process's connection to the ipcbusd of its domain. Publishers and subscribers get
 // their segments through it; its closing (the process dying) is how the daemon learns to
 // clean up after the process.
+//
+// If the daemon goes away, a watcher thread reconnects (starting a daemon if allowed) and
+// re-registers every topic this process holds, handing the new daemon the segments
+// themselves, so the registry is rebuilt. The data path never notices: it does not go
+// through the daemon.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "ipc/unique_fd.hpp"
 #include "ipcbus/result.hpp"
@@ -19,27 +27,59 @@ class DaemonClient {
     /// itself when idle) unless IPCBUS_NO_AUTOSTART=1, and connects to it.
     static Result<std::shared_ptr<DaemonClient>> connect(const std::string& domain);
 
+    DaemonClient(UniqueFd socket, std::string domain);
+    DaemonClient(const DaemonClient&) = delete;
+    DaemonClient& operator=(const DaemonClient&) = delete;
+    ~DaemonClient();  // stops the watcher thread
+
     struct Reply {
         nlohmann::json body;
         UniqueFd fd;  // a segment, for replies that grant one
     };
 
     /// Sends a request and waits for its reply. Thread-safe (one request at a time).
+    /// While the daemon is away it fails at once with daemon_unreachable.
     Result<Reply> call(const nlohmann::json& request);
 
-    /// Tells the daemon a handle is closed; errors are ignored (the daemon also cleans up
+    /// Remembers a granted topic so that it can be re-registered with a restarted daemon:
+    /// the open request, the reader row or publisher id, and (a duplicate of) the segment
+    /// descriptor. Returns the local id to forget() it by. Thread-safe.
+    std::uint64_t remember(nlohmann::json open_request, std::uint32_t index, int segment_fd,
+                           std::uint64_t daemon_handle);
+
+    /// Closes a remembered topic with the daemon (errors ignored: the daemon also cleans up
     /// when the connection closes). Thread-safe.
-    void close_handle(std::uint64_t handle) noexcept;
+    void forget(std::uint64_t local_id) noexcept;
 
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
 
-    DaemonClient(UniqueFd socket, std::string domain)
-        : socket_(std::move(socket)), domain_(std::move(domain)) {}
+    /// Number of completed reconnections (for tests and diagnostics). Thread-safe.
+    [[nodiscard]] std::uint64_t reconnections() const noexcept { return reconnections_.load(); }
 
   private:
-    std::mutex mutex_;
+    struct Registration {
+        nlohmann::json open_request;
+        std::uint32_t index;
+        UniqueFd segment;
+        std::uint64_t daemon_handle;
+    };
+
+    Result<Reply> call_locked(const nlohmann::json& request, int pass_fd = -1);
+    void watch();
+    bool wait_for_hangup();
+    void reconnect();
+    void reregister_locked();
+
+    std::mutex mutex_;  // guards everything below but the atomics
     UniqueFd socket_;
+    bool connected_ = true;
     std::string domain_;
+    std::map<std::uint64_t, Registration> registered_;
+    std::uint64_t next_local_id_ = 1;
+    UniqueFd wake_;  // eventfd: tells the watcher to stop
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> reconnections_{0};
+    std::thread watcher_;
 };
 
 /// Where the ipcbusd executable is: $IPCBUS_DAEMON, next to this program (or in the build

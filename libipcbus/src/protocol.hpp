@@ -6,6 +6,9 @@
 //             "capacity":N, "slot_size":N, "max_readers":N, "mode":"overwrite"}
 //   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + fd
 //            (index: the reader-table row of a subscriber, the id of a publisher)
+//   request  {"v":1, "op":"adopt", <the open fields>, "index":I}  + the segment's fd
+//            reply {"ok":true, "handle":H, ...}: a client re-registers a topic it held
+//            under a previous daemon (after a restart), handing over the segment itself
 //   request  {"v":1, "op":"close", "handle":H}          reply {"ok":true}
 //   request  {"v":1, "op":"list", ["after":"name"]}     reply {"ok":true, "topics":[...],
 //                                                               ["next":"name"]}

@@ -7,7 +7,8 @@ namespace ipcbus::detail {
 Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& request,
                                       protocol::Role role) {
     if (auto ok = validate_topic_name(request.topic); !ok) return std::move(ok).error();
-    auto reply = node.daemon()->call(protocol::make_open(request, role));
+    const nlohmann::json open_request = protocol::make_open(request, role);
+    auto reply = node.daemon()->call(open_request);
     if (!reply) return std::move(reply).error();
     auto handle = protocol::get_uint(reply->body, "handle");
     auto index = protocol::get_uint(reply->body, "index", UINT32_MAX);
@@ -15,8 +16,11 @@ Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& requ
         return Error{ErrorCode::system_error,
                      "topic '" + std::string(request.topic) + "': daemon granted no segment"};
     }
-    // From here on the daemon holds a handle for us: close it on every failure path.
-    TopicHandle guard(node.daemon(), *handle, static_cast<std::uint32_t>(*index),
+    // From here on the daemon holds a handle for us: the guard closes it on every failure
+    // path, and otherwise keeps what a restarted daemon needs to be told.
+    const std::uint64_t local_id = node.daemon()->remember(
+        open_request, static_cast<std::uint32_t>(*index), reply->fd.get(), *handle);
+    TopicHandle guard(node.daemon(), local_id, static_cast<std::uint32_t>(*index),
                       MappedSegment::empty());
     auto segment = MappedSegment::map(std::move(reply->fd), request.topic);
     if (!segment) return std::move(segment).error();

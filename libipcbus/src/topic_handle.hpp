@@ -22,14 +22,14 @@ class TopicHandle {
 
     TopicHandle(TopicHandle&& other) noexcept
         : daemon_(std::move(other.daemon_)),
-          handle_(other.handle_),
+          local_id_(other.local_id_),
           index_(other.index_),
           segment_(std::move(other.segment_)) {}
     TopicHandle& operator=(TopicHandle&&) = delete;
     TopicHandle(const TopicHandle&) = delete;
     TopicHandle& operator=(const TopicHandle&) = delete;
     ~TopicHandle() {
-        if (daemon_) daemon_->close_handle(handle_);
+        if (daemon_) daemon_->forget(local_id_);
     }
 
     [[nodiscard]] const SegmentView& view() const noexcept { return segment_.view(); }
@@ -37,15 +37,15 @@ class TopicHandle {
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
 
   private:
-    TopicHandle(std::shared_ptr<DaemonClient> daemon, std::uint64_t handle, std::uint32_t index,
+    TopicHandle(std::shared_ptr<DaemonClient> daemon, std::uint64_t local_id, std::uint32_t index,
                 MappedSegment segment) noexcept
         : daemon_(std::move(daemon)),
-          handle_(handle),
+          local_id_(local_id),
           index_(index),
           segment_(std::move(segment)) {}
 
     std::shared_ptr<DaemonClient> daemon_;
-    std::uint64_t handle_;
+    std::uint64_t local_id_;  // our registration with the DaemonClient
     std::uint32_t index_;
     MappedSegment segment_;
 };

@@ -105,6 +105,72 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
     }
 }
 
+// --- daemon restart ------------------------------------------------------------------------
+
+// The registry as the daemon sees it, or nothing while the daemon is unreachable.
+std::vector<ipcbus::TopicInfo> registry_if_up(const ipcbus::Node& node) {
+    if (!node.daemon()->call(ipcbus::detail::protocol::make_simple("sync"))) return {};
+    auto topics = node.list_topics();
+    return topics ? std::move(topics).value() : std::vector<ipcbus::TopicInfo>{};
+}
+
+TEST_F(DaemonTest, killedDaemonIsRestartedAndRebuildsItsRegistryWithoutLosingAMessage) {
+    constexpr std::uint64_t kCount = 3000;  // fits in the ring: any loss would be a bug
+    auto pub = ipcbus::RawPublisher::create(node_, "restart/topic", {4096, 64, 0});
+    ASSERT_TRUE(pub);
+    ChildProcess reader(
+        {peer_path(), "subscribe", domain_, "restart/topic", std::to_string(kCount), "64", "4096"});
+    ASSERT_EQ(reader.wait_for_line("ready"), "ready");
+    ChildProcess doomed(
+        {peer_path(), "subscribe", domain_, "restart/topic", "1000000", "64", "4096"});
+    ASSERT_EQ(doomed.wait_for_line("ready"), "ready");
+    std::vector<std::byte> message(64);
+    auto publish = [&](std::uint64_t from, std::uint64_t to) {
+        for (std::uint64_t i = from; i < to; ++i) {
+            ipcbus::test::write_payload(message, 1, i);
+            ASSERT_TRUE(pub->send(message));
+        }
+    };
+    publish(0, 1000);
+
+    daemon_->kill_hard();
+    doomed.kill_hard();   // dies while no daemon watches: its reader row must still be freed
+    publish(1000, 2000);  // the data path does not need the daemon
+
+    daemon_ = ipcbus::test::start_daemon(domain_);
+    ASSERT_TRUE(daemon_);
+    ASSERT_TRUE(ipcbus::test::eventually([&] {
+        const auto topics = registry_if_up(node_);
+        return topics.size() == 1 && topics[0].publishers == 1 && topics[0].subscribers == 1;
+    })) << "the clients did not re-register with the restarted daemon";
+    const auto rebuilt = registry_if_up(node_);
+    ASSERT_EQ(rebuilt.size(), 1U);
+    EXPECT_EQ(rebuilt[0].published, 2000U);
+    ASSERT_EQ(rebuilt[0].readers.size(), 1U) << "the dead reader's row was not freed";
+    EXPECT_EQ(rebuilt[0].readers[0].pid, reader.pid());
+
+    // A newcomer gets the very same segment, not a fresh one.
+    ChildProcess late(
+        {peer_path(), "subscribe", domain_, "restart/topic", std::to_string(kCount), "64", "4096"});
+    ASSERT_EQ(late.wait_for_line("ready"), "ready");
+    publish(2000, kCount);
+
+    for (ChildProcess* child : {&reader, &late}) {
+        auto line = child->wait_for_line("result");
+        ASSERT_TRUE(line);
+        unsigned long long delivered = 0, lost = 0, torn = 0, bad = 0, first = 0, last = 0;
+        ASSERT_EQ(std::sscanf(line->c_str(),
+                              "result delivered=%llu lost=%llu torn=%llu bad=%llu first=%llu "
+                              "last=%llu",
+                              &delivered, &lost, &torn, &bad, &first, &last),
+                  6);
+        EXPECT_EQ(lost + torn + bad, 0U) << *line;
+        EXPECT_EQ(last, kCount - 1) << *line;
+        EXPECT_EQ(delivered, kCount - first) << *line;
+        EXPECT_EQ(child->wait(), 0);
+    }
+}
+
 // --- hostile protocol input --------------------------------------------------------------
 
 class ProtocolTest : public DaemonTest {

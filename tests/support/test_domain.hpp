@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +47,19 @@ inline std::vector<TopicInfo> settled_topics(const Node& node) {
     auto topics = node.list_topics();
     EXPECT_TRUE(topics) << topics.error().message;
     return topics ? std::move(topics).value() : std::vector<TopicInfo>{};
+}
+
+/// Waits until `condition()` holds, yielding the CPU in between; false after 10 s. Only
+/// for what the processes under test do on their own schedule (a client reconnecting to a
+/// restarted daemon): a barrier cannot cover it, the observable state can.
+template <class Condition>
+bool eventually(Condition condition) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > give_up) return false;
+        ::sched_yield();
+    }
+    return true;
 }
 
 /// Fixture base: a fresh domain with its own daemon; fails the test if the daemon still
