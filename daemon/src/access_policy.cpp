@@ -312,7 +312,25 @@ Result<std::string> read_file(const std::string& path) {
 
 }  // namespace
 
+// toml++ 3.3 (Debian 12) runs into undefined behaviour ("unreachable" reached) on many
+// non-ASCII characters outside strings (tomlplusplus issue #295, found by fuzz_config).
+// Nothing in a configuration needs them: topic patterns are ASCII, and so are uids. So
+// non-ASCII bytes are refused before toml++ sees the text.
+Result<Ok> require_ascii(std::string_view text, std::string_view origin) {
+    std::size_t line = 1;
+    for (const char c : text) {
+        if (c == '\n') ++line;
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            return Error{ErrorCode::invalid_argument,
+                         std::string(origin) + ":" + std::to_string(line) +
+                             ": non-ASCII character; ipcbusd configuration files are ASCII-only"};
+        }
+    }
+    return Ok{};
+}
+
 Result<AccessPolicy> AccessPolicy::parse(std::string_view toml_text, std::string_view origin) {
+    if (auto ascii = require_ascii(toml_text, origin); !ascii) return std::move(ascii).error();
     auto root = parse_toml(toml_text, origin);
     if (!root) return std::move(root).error();
     AccessPolicy policy;

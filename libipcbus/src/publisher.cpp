@@ -44,9 +44,10 @@ Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view top
     const std::uint32_t id = handle->index();
     // A publisher holding more loans than half the ring could lap its own busy slots.
     const std::uint32_t max_loans = std::clamp<std::uint32_t>(view.header->capacity / 2, 1, 64);
-    auto impl = std::make_unique<detail::PublisherImpl>(
+    // Brace-initialised through new: clang before 16 lacks parenthesised aggregate init.
+    std::unique_ptr<detail::PublisherImpl> impl(new detail::PublisherImpl{
         std::move(handle).value(), detail::RingWriter(view, id), std::string(topic), max_loans, 0U,
-        std::vector<std::byte>(view.slot_size));
+        std::vector<std::byte>(view.slot_size)});
     return RawPublisher(std::move(impl));
 }
 

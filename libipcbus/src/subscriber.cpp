@@ -34,8 +34,9 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
     // The daemon claimed this row for us and set its cursor to where we start.
     layout::ReaderEntry* entry = &view.readers[handle->index()];
     const std::uint64_t start = entry->cursor.load(std::memory_order_relaxed);
-    auto impl = std::make_unique<detail::SubscriberImpl>(
-        std::move(handle).value(), detail::RingReader(view, start, entry), std::string(topic));
+    // Brace-initialised through new: clang before 16 lacks parenthesised aggregate init.
+    std::unique_ptr<detail::SubscriberImpl> impl(new detail::SubscriberImpl{
+        std::move(handle).value(), detail::RingReader(view, start, entry), std::string(topic)});
     return RawSubscriber(std::move(impl));
 }
 

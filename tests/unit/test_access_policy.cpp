@@ -553,3 +553,23 @@ TEST(AccessPolicyExample, shippedExampleConfigurationLoads) {
 }
 
 }  // namespace
+
+namespace {
+
+// Regression (fuzz/crashes/fuzz_config-2): toml++ 3.3 reaches an "unreachable" point on
+// non-ASCII characters outside strings; such text must be refused before it gets there.
+TEST(AccessPolicyErrors, nonAsciiTextIsRefusedWithItsLine) {
+    for (const char* text :
+         {"\xcf\x80", "[limits]\nmax_topics = 3\n\xc3\xa9 = 1\n", "# caf\xc3\xa9\n"}) {
+        auto policy = ipcbusd::AccessPolicy::parse(text, "cfg.toml");
+        ASSERT_FALSE(policy) << text;
+        EXPECT_NE(policy.error().message.find("non-ASCII character"), std::string::npos)
+            << policy.error().message;
+    }
+    auto third =
+        ipcbusd::AccessPolicy::parse("[limits]\nmax_topics = 3\n\xc3\xa9 = 1\n", "cfg.toml");
+    EXPECT_NE(third.error().message.find("cfg.toml:3:"), std::string::npos)
+        << third.error().message;
+}
+
+}  // namespace
