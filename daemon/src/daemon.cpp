@@ -37,6 +37,7 @@ struct Client {
     detail::PeerCredentials cred;
     std::vector<gid_t> groups;  // primary gid first, then supplementary ones
     std::set<std::uint64_t> handles;
+    std::vector<std::string> watches;  // patterns this (watcher) connection asked for
 };
 
 struct Topic {
@@ -100,6 +101,8 @@ struct Daemon::State {
     Result<json> close(Client& client, const json& request);
     void release(std::uint64_t handle, bool owner_died);
     void drop_topic(const std::string& name);
+    Result<json> watch(Client& client, const json& request);
+    void announce(const Topic& topic);
     json list(const json& request) const;
     json describe(const Topic& topic) const;
     [[nodiscard]] bool idle() const { return clients.empty() && topics.empty(); }
@@ -283,6 +286,8 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, detail
         reply = close(client, request);
     } else if (op == "list") {
         reply = list(request);
+    } else if (op == "watch") {
+        reply = watch(client, request);
     } else if (op == "sync") {
         drain_pending(fd);
         reply = protocol::make_ok();
@@ -407,6 +412,7 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
                  client.cred.pid);
     Topic& adopted = topics.emplace(req.topic, std::move(topic)).first->second;
     free_rows_of_dead_processes(adopted);
+    announce(adopted);
     return &adopted;
 }
 
@@ -469,7 +475,9 @@ Result<Topic*> Daemon::State::find_or_create(const Client& client, const protoco
     spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes", topic.name,
                  client.cred.pid, topic.type_name, geometry->capacity, geometry->slot_size);
     created = true;
-    return &topics.emplace(req.topic, std::move(topic)).first->second;
+    Topic& inserted = topics.emplace(req.topic, std::move(topic)).first->second;
+    announce(inserted);
+    return &inserted;
 }
 
 Result<std::uint32_t> Daemon::State::claim_reader_row(Topic& topic, pid_t pid) {
@@ -526,6 +534,42 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
         if (t->second.handles.empty()) drop_topic(t->first);
     }
     handles.erase(h);
+}
+
+// Starts a watch: the reply lists the topics matching now; later ones arrive as events
+// on this connection, which the client then uses for nothing else.
+Result<json> Daemon::State::watch(Client& client, const json& request) {
+    const auto pattern = request.find("pattern");
+    if (pattern == request.end() || !pattern->is_string()) {
+        return Error{ErrorCode::invalid_argument, "malformed request: 'pattern' must be a string"};
+    }
+    const auto& text = pattern->get_ref<const std::string&>();
+    if (auto ok = validate_pattern(text); !ok) return std::move(ok).error();
+    client.watches.push_back(text);
+    json names = json::array();
+    for (const auto& [name, topic] : topics) {
+        if (topic_matches(text, name)) names.push_back(name);
+    }
+    return json{{"ok", true}, {"topics", std::move(names)}};
+}
+
+// Tells every watcher whose pattern matches that `topic` exists now. A watcher that does not
+// read its events (its socket buffer is full) is disconnected rather than waited for.
+void Daemon::State::announce(const Topic& topic) {
+    const std::string event = json{
+        {"ok", true},
+        {"event", "created"},
+        {"topic", topic.name},
+        {"type", topic.type_name}}.dump();
+    std::vector<int> stuck;
+    for (const auto& [fd, client] : clients) {
+        for (const auto& pattern : client.watches) {
+            if (!topic_matches(pattern, topic.name)) continue;
+            if (detail::send_message(fd, event) != 0) stuck.push_back(fd);
+            break;
+        }
+    }
+    for (int fd : stuck) disconnect(fd, "watcher not reading its events");
 }
 
 void Daemon::State::drop_topic(const std::string& name) {

@@ -14,6 +14,9 @@
 //                                                               ["next":"name"]}
 //            (one page in name order; "next": ask again with "after" set to it)
 //   request  {"v":1, "op":"hello", "name":"..."}        reply {"ok":true, "daemon_pid":P}
+//   request  {"v":1, "op":"watch", "pattern":"a/*/c"}   reply {"ok":true, "topics":[...]}
+//            then, for each matching topic created later, an event on the same
+//            connection: {"ok":true, "event":"created", "topic":"...", "type":"..."}
 //   request  {"v":1, "op":"sync"}                       reply {"ok":true}
 //            (answered after every event already pending at the daemon is handled, e.g.
 //            the disconnect of a process the caller has just reaped)

@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,43 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
     ASSERT_TRUE(dir);
     while (const dirent* e = ::readdir(dir.get())) {
         EXPECT_EQ(std::string(e->d_name).find(domain_), std::string::npos) << e->d_name;
+    }
+}
+
+// --- watching a pattern --------------------------------------------------------------------
+
+TEST_F(DaemonTest, watcherLearnsOfMatchingTopicsCreatedLaterAndSubscribesToThem) {
+    auto before = ipcbus::RawPublisher::create(node_, "sensors/left/imu", {16, 64, 0});
+    ASSERT_TRUE(before);
+    ChildProcess fusion({peer_path(), "watch", domain_, "sensors/*/imu", "2", "64", "16"});
+    ASSERT_EQ(fusion.wait_for_line("ready"), "ready");
+    EXPECT_EQ(fusion.wait_for_line("subscribed"), "subscribed sensors/left/imu");  // existing
+
+    auto unrelated = ipcbus::RawPublisher::create(node_, "sensors/left/camera", {16, 64, 0});
+    auto deeper = ipcbus::RawPublisher::create(node_, "sensors/a/b/imu", {16, 64, 0});
+    auto later = ipcbus::RawPublisher::create(node_, "sensors/right/imu", {16, 64, 0});
+    ASSERT_TRUE(unrelated && deeper && later);
+    EXPECT_EQ(fusion.wait_for_line("subscribed"), "subscribed sensors/right/imu");
+
+    std::vector<std::byte> message(64);
+    ipcbus::test::write_payload(message, 1, 7);
+    ASSERT_TRUE(before->send(message));
+    ASSERT_TRUE(later->send(message));
+    std::set<std::string> got;
+    for (int i = 0; i < 2; ++i) {
+        auto line = fusion.wait_for_line("got");
+        ASSERT_TRUE(line);
+        got.insert(*line);
+    }
+    EXPECT_EQ(got, (std::set<std::string>{"got sensors/left/imu 7", "got sensors/right/imu 7"}));
+    EXPECT_EQ(fusion.wait(), 0);
+}
+
+TEST_F(DaemonTest, malformedWatchPatternIsRefused) {
+    for (const char* pattern : {"", "a//b", "../x", "a/b*", "/a"}) {
+        auto watcher = ipcbus::TopicWatcher::create(node_, pattern);
+        ASSERT_FALSE(watcher) << pattern;
+        EXPECT_EQ(watcher.error().code, ErrorCode::invalid_argument) << watcher.error().message;
     }
 }
 

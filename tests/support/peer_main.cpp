@@ -10,6 +10,10 @@
 //   ipcbus_test_peer hold-loan DOMAIN TOPIC COUNT SIZE CAPACITY
 //       publishes COUNT messages, then loans one more slot, half-fills it, prints
 //       "holding <sequence>" and waits on stdin (the test kills it there)
+//   ipcbus_test_peer watch DOMAIN PATTERN COUNT SIZE CAPACITY
+//       watches PATTERN, prints "ready", subscribes to every matching topic as it appears
+//       (printing "subscribed <topic>"), and prints "got <topic> <counter>" for each
+//       message, until it has seen COUNT topics and one message on each
 //   ipcbus_test_peer open-many DOMAIN PREFIX COUNT SIZE CAPACITY
 //       opens COUNT publishers on PREFIX/0 .. PREFIX/<COUNT-1>, prints "ready", and
 //       holds them until end of input
@@ -124,6 +128,33 @@ int open_many(const ipcbus::Node& node, const std::string& prefix, std::uint64_t
     return 0;
 }
 
+int watch(const ipcbus::Node& node, const std::string& pattern, std::uint64_t count) {
+    auto watcher = ipcbus::TopicWatcher::create(node, pattern);
+    if (!watcher) return fail(watcher.error().message);
+    std::cout << "ready" << std::endl;
+    std::vector<std::pair<std::string, ipcbus::RawSubscriber>> subs;
+    std::uint64_t messages = 0;
+    while (subs.size() < count || messages < count) {
+        auto names = watcher->wait(std::chrono::milliseconds(subs.size() < count ? 1000 : 0));
+        if (!names) return fail(names.error().message);
+        for (const auto& name : *names) {
+            auto sub = ipcbus::RawSubscriber::create(node, name);
+            if (!sub) return fail(sub.error().message);
+            std::cout << "subscribed " << name << std::endl;
+            subs.emplace_back(name, std::move(sub).value());
+        }
+        for (auto& [name, sub] : subs) {
+            auto taken = sub.take();
+            if (!taken || !taken->has_value()) continue;
+            ipcbus::test::PayloadHeader h{};
+            if (!ipcbus::test::check_payload((*taken)->data(), h)) return fail("bad payload");
+            std::cout << "got " << name << " " << h.counter << std::endl;
+            ++messages;
+        }
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +170,7 @@ int main(int argc, char** argv) {
                        static_cast<std::uint32_t>(std::stoul(args[6])));
     }
     if (args[0] == "hold-loan") return hold_loan(*node, args[2], count, size, capacity);
+    if (args[0] == "watch") return watch(*node, args[2], count);
     if (args[0] == "open-many") return open_many(*node, args[2], count, size, capacity);
     if (args[0] == "subscribe") {
         return subscribe(*node, args[2], count, size, capacity,
