@@ -12,6 +12,8 @@
 
 #include <toml++/toml.h>
 
+#include "names.hpp"
+
 namespace ipcbusd {
 namespace {
 
@@ -43,26 +45,7 @@ constexpr Range id_range{0, max_u32, "between 0 and 4294967295"};
 constexpr Range count_limit_range{1, max_u32, "between 1 and 4294967295"};
 constexpr Range bytes_limit_range{1, max_i64, "a positive integer"};
 
-bool is_level_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
-}
-
-/// Escapes control and non-ASCII bytes so that messages stay on one readable line.
-std::string printable(std::string_view text) {
-    std::string out;
-    for (char c : text.substr(0, 160)) {
-        if (c >= 0x20 && c < 0x7f) {
-            out += c;
-        } else {
-            static constexpr char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += hex[(static_cast<unsigned char>(c) >> 4) & 0xf];
-            out += hex[static_cast<unsigned char>(c) & 0xf];
-        }
-    }
-    return out;
-}
+using ipcbus::detail::printable;
 
 /// The levels of a '/'-separated name, walked in place so that matching never allocates.
 class LevelCursor {
@@ -88,7 +71,7 @@ const char* level_problem(std::string_view level) noexcept {
     if (level == "." || level == "..") return "'.' or '..' level";
     for (char c : level) {
         if (c == '*') return "'*' and '**' must be a whole level";
-        if (!is_level_char(c)) {
+        if (!ipcbus::detail::is_topic_level_char(c)) {
             return "only letters, digits, '_', '-', '.', '/' and wildcards are allowed";
         }
     }
@@ -190,6 +173,16 @@ Result<Ok> read_pattern(const Scope& scope, const toml::node& node, std::string&
     return Ok{};
 }
 
+Result<Ok> read_flag(const Scope& scope, std::string_view key, const toml::node& node, bool& out) {
+    const auto* value = node.as_boolean();
+    if (value == nullptr) {
+        return scope.error(node.source(), quoted(key) + " must be true or false, not " +
+                                              std::string(type_name(node)));
+    }
+    out = value->get();
+    return Ok{};
+}
+
 Result<Ok> apply_rule_key(const Scope& scope, TopicRule& rule, const toml::key& key,
                           const toml::node& node) {
     const std::string_view name = key.str();
@@ -199,6 +192,7 @@ Result<Ok> apply_rule_key(const Scope& scope, TopicRule& rule, const toml::key& 
     if (name == "max_readers") {
         return read_into(scope, name, node, max_readers_range, rule.max_readers);
     }
+    if (name == "keep") return read_flag(scope, name, node, rule.keep);
     if (name == "publish_uids") return read_ids(scope, name, node, rule.publish_uids);
     if (name == "publish_gids") return read_ids(scope, name, node, rule.publish_gids);
     if (name == "subscribe_uids") return read_ids(scope, name, node, rule.subscribe_uids);

@@ -531,7 +531,8 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
             }
         }
         t->second.handles.erase(handle);
-        if (t->second.handles.empty()) drop_topic(t->first);
+        const TopicRule* rule = options.policy.rule_for(t->first);
+        if (t->second.handles.empty() && (rule == nullptr || !rule->keep)) drop_topic(t->first);
     }
     handles.erase(h);
 }

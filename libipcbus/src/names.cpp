@@ -10,9 +10,19 @@ bool is_word_char(char c) noexcept {
            c == '-';
 }
 
-std::string printable(std::string_view name) {
+Error bad_topic(std::string_view topic, const char* why) {
+    return Error{ErrorCode::invalid_name, "topic '" + printable(topic) + "': invalid name: " + why};
+}
+
+}  // namespace
+
+bool is_topic_level_char(char c) noexcept {
+    return is_word_char(c) || c == '.';
+}
+
+std::string printable(std::string_view text) {
     std::string out;
-    for (char c : name.substr(0, 160)) {
+    for (char c : text.substr(0, 160)) {
         if (c >= 0x20 && c < 0x7f) {
             out += c;
         } else {
@@ -24,12 +34,6 @@ std::string printable(std::string_view name) {
     }
     return out;
 }
-
-Error bad_topic(std::string_view topic, const char* why) {
-    return Error{ErrorCode::invalid_name, "topic '" + printable(topic) + "': invalid name: " + why};
-}
-
-}  // namespace
 
 Result<Ok> validate_domain_name(std::string_view domain) {
     if (domain.empty() || domain.size() > max_domain_name_length) {
@@ -55,7 +59,7 @@ Result<Ok> validate_topic_name(std::string_view topic) {
             if (level.empty()) return bad_topic(topic, "empty level (leading, trailing or '//')");
             if (level == "." || level == "..") return bad_topic(topic, "'.' or '..' level");
             level_start = i + 1;
-        } else if (!is_word_char(topic[i]) && topic[i] != '.') {
+        } else if (!is_topic_level_char(topic[i])) {
             return bad_topic(topic, "only letters, digits, '_', '-', '.' and '/' are allowed");
         }
     }

@@ -8,6 +8,13 @@
 
 namespace ipcbus::detail {
 
+/// A character allowed in one level of a topic name: [A-Za-z0-9_.-].
+bool is_topic_level_char(char c) noexcept;
+
+/// `text` (at most its first 160 bytes) with control and non-ASCII bytes written as \xNN,
+/// so that an error message naming hostile input stays one readable line.
+std::string printable(std::string_view text);
+
 /// A domain: 1-32 characters of [A-Za-z0-9_-].
 Result<Ok> validate_domain_name(std::string_view domain);
 

@@ -422,6 +422,26 @@ slot_size = 512
         << c.error().message;
 }
 
+TEST(DaemonConfig, keptTopicOutlivesItsUsersWithItsMessages) {
+    ConfiguredDaemon d("[[topic]]\npattern = \"robot/config/**\"\nkeep = true\n");
+    auto node = ipcbus::Node::create({d.domain});
+    ASSERT_TRUE(node);
+    {
+        auto pub = ipcbus::RawPublisher::create(*node, "robot/config/arm", {16, 64, 0});
+        auto other = ipcbus::RawPublisher::create(*node, "robot/state", {16, 64, 0});
+        ASSERT_TRUE(pub && other);
+        ASSERT_TRUE(pub->send(std::vector<std::byte>(64, std::byte{7})));
+    }
+    auto topics = node->list_topics();
+    ASSERT_TRUE(topics);
+    ASSERT_EQ(topics->size(), 1U) << "only the kept topic stays";
+    EXPECT_EQ(topics->front().name, "robot/config/arm");
+    EXPECT_EQ(topics->front().published, 1U);
+    auto again = ipcbus::RawPublisher::create(*node, "robot/config/arm");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again->send(std::vector<std::byte>(8)), 1U) << "the same ring, not a new one";
+}
+
 TEST(DaemonLimits, segmentLargerThanTheConfiguredCapIsRefused) {
     ConfiguredDaemon d("[limits]\nmax_segment_bytes = 1048576\n");
     auto node = ipcbus::Node::create({d.domain});

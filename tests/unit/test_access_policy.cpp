@@ -546,7 +546,8 @@ namespace {
 TEST(AccessPolicyExample, shippedExampleConfigurationLoads) {
     auto policy = ipcbusd::AccessPolicy::load(IPCBUS_SOURCE_DIR "/daemon/ipcbusd.example.toml");
     ASSERT_TRUE(policy) << policy.error().message;
-    EXPECT_EQ(policy->rules().size(), 2U);
+    EXPECT_EQ(policy->rules().size(), 3U);
+    EXPECT_TRUE(policy->rules()[2].keep);
     EXPECT_FALSE(policy->allows("trading/orders/new", ipcbusd::Access::publish, 1000, {1000}));
     EXPECT_TRUE(policy->allows("trading/orders/new", ipcbusd::Access::publish, 1001, {1001}));
     EXPECT_TRUE(policy->allows("weather/today", ipcbusd::Access::publish, 1000, {1000}));
@@ -570,6 +571,20 @@ TEST(AccessPolicyErrors, nonAsciiTextIsRefusedWithItsLine) {
         ipcbusd::AccessPolicy::parse("[limits]\nmax_topics = 3\n\xc3\xa9 = 1\n", "cfg.toml");
     EXPECT_NE(third.error().message.find("cfg.toml:3:"), std::string::npos)
         << third.error().message;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(AccessPolicy, keepFlagIsReadAndMustBeABoolean) {
+    auto policy = ipcbusd::AccessPolicy::parse("[[topic]]\npattern = \"a/**\"\nkeep = true\n");
+    ASSERT_TRUE(policy) << policy.error().message;
+    EXPECT_TRUE(policy->rules()[0].keep);
+    auto bad = ipcbusd::AccessPolicy::parse("[[topic]]\npattern = \"a\"\nkeep = 1\n", "c.toml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("'keep' must be true or false"), std::string::npos)
+        << bad.error().message;
 }
 
 }  // namespace

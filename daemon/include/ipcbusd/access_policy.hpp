@@ -18,6 +18,7 @@
 //     capacity = 4096            # defaults for topics created under this rule
 //     slot_size = 256
 //     max_readers = 32
+//     keep = true                # keep the topic when its last user leaves (default false)
 //     publish_uids = [1000]      # who may publish; absent = anyone
 //     publish_gids = [2000]      # a client matching a uid OR a gid is allowed
 //     subscribe_uids = [1000, 1001]
@@ -54,6 +55,9 @@ struct TopicRule {
     std::uint32_t capacity = 0;
     std::uint64_t slot_size = 0;
     std::uint32_t max_readers = 0;
+    // Keep the topic (its segment and the messages in its ring) when its last user leaves,
+    // so that a process starting later finds it as it was; default: drop it.
+    bool keep = false;
     // nullopt = no restriction of that kind.
     std::optional<std::vector<uid_t>> publish_uids;
     std::optional<std::vector<gid_t>> publish_gids;
