@@ -1,5 +1,6 @@
 #include "ipcbusd/daemon.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -81,6 +82,9 @@ struct Daemon::State {
     std::uint64_t next_handle = 1;
     std::uint64_t total_bytes = 0;
     bool draining = false;
+    // Connections to close once the current event is handled (never in the middle of
+    // serving one: the handler may hold a reference to that very client).
+    std::vector<int> doomed;
 
     void accept_clients();
     void drain_pending(int requester);
@@ -92,6 +96,7 @@ struct Daemon::State {
     Result<Topic*> adopt_topic(const Client& client, const protocol::OpenRequest& req,
                                detail::UniqueFd segment);
     void free_rows_of_dead_processes(Topic& topic);
+    [[nodiscard]] bool publisher_id_free(const Topic& topic, std::uint64_t id) const;
     Result<json> grant(Client& client, int fd, Topic& topic, protocol::Role role,
                        std::uint32_t index, bool created, int& pass_fd);
     Result<json> open(Client& client, int fd, const json& request, int& pass_fd);
@@ -174,6 +179,9 @@ int Daemon::run() {
             } else {
                 s.serve(fd);
             }
+        }
+        for (const int fd : std::exchange(s.doomed, {})) {
+            s.disconnect(fd, "watcher not reading its events");
         }
         if (!s.idle()) idle_since = std::chrono::steady_clock::now();
     }
@@ -363,6 +371,12 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request,
     auto topic = adopt_topic(client, *req, std::move(segment));
     if (!topic) return std::move(topic).error();
     Topic& t = **topic;
+    if (req->role == protocol::Role::publisher && !publisher_id_free(t, *index)) {
+        if (t.handles.empty()) drop_topic(t.name);
+        return Error{ErrorCode::invalid_argument,
+                     "topic '" + t.name + "': publisher id " + std::to_string(*index) +
+                         " was never issued or is held by another publisher"};
+    }
     if (req->role == protocol::Role::subscriber) {
         const detail::SegmentView& view = t.segment.view();
         // Relaxed: the row was claimed for this very client by the previous daemon.
@@ -383,6 +397,13 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
     struct stat offered {};
     if (::fstat(segment.get(), &offered) != 0) {
         return Error{ErrorCode::invalid_argument, "malformed request: unusable descriptor"};
+    }
+    // Only a sealed segment is safe to map: one its sender could shrink would raise SIGBUS
+    // in the daemon (and everyone else) on the next access.
+    const int seals = ::fcntl(segment.get(), F_GET_SEALS);
+    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+        return Error{ErrorCode::invalid_argument,
+                     "topic '" + req.topic + "': offered segment is not a sealed ipcbus memfd"};
     }
     if (auto it = topics.find(req.topic); it != topics.end()) {
         struct stat known {};
@@ -414,6 +435,21 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
     free_rows_of_dead_processes(adopted);
     announce(adopted);
     return &adopted;
+}
+
+// An adopting publisher may only take back an id that was issued and that no one else
+// holds: the daemon resolves slots by that id when its holder dies.
+bool Daemon::State::publisher_id_free(const Topic& topic, std::uint64_t id) const {
+    // Relaxed: ids are handed out by daemons only, one at a time.
+    if (id == 0 ||
+        id >= topic.segment.view().header->next_publisher_id.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    for (const std::uint64_t h : topic.handles) {
+        const Handle& other = handles.at(h);
+        if (other.role == protocol::Role::publisher && other.index == id) return false;
+    }
+    return true;
 }
 
 // Rows of readers that died while no daemon was watching would stay claimed for ever.
@@ -562,15 +598,13 @@ void Daemon::State::announce(const Topic& topic) {
         {"event", "created"},
         {"topic", topic.name},
         {"type", topic.type_name}}.dump();
-    std::vector<int> stuck;
     for (const auto& [fd, client] : clients) {
         for (const auto& pattern : client.watches) {
             if (!topic_matches(pattern, topic.name)) continue;
-            if (detail::send_message(fd, event) != 0) stuck.push_back(fd);
+            if (detail::send_message(fd, event) != 0) doomed.push_back(fd);
             break;
         }
     }
-    for (int fd : stuck) disconnect(fd, "watcher not reading its events");
 }
 
 void Daemon::State::drop_topic(const std::string& name) {

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -310,6 +311,44 @@ TEST_F(ProtocolTest, everyMalformedMessageGetsAClearErrorAndTheDaemonSurvives) {
     const auto topics = settled_topics(node_);
     ASSERT_EQ(topics.size(), 1U);
     EXPECT_EQ(topics[0].name, "kept/topic");
+}
+
+TEST_F(ProtocolTest, adoptOfAnUnsealedSegmentIsRefused) {
+    auto fd = connect();
+    ipcbus::detail::UniqueFd unsealed(::memfd_create("hostile", MFD_CLOEXEC));
+    ASSERT_TRUE(unsealed.valid());
+    ASSERT_EQ(::ftruncate(unsealed.get(), 1 << 16), 0);
+    json adopt = open_request();
+    adopt["op"] = "adopt";
+    adopt["index"] = 0;
+    const std::string error = exchange(fd.get(), adopt.dump(), unsealed.get());
+    EXPECT_NE(error.find("not a sealed ipcbus memfd"), std::string::npos) << error;
+    adopt.erase("index");
+    EXPECT_NE(exchange(fd.get(), adopt.dump()).find("'index'"), std::string::npos);
+}
+
+TEST_F(ProtocolTest, adoptCannotStealALivePublishersId) {
+    auto pub = ipcbus::RawPublisher::create(node_, "p/t", {16, 64, 4});
+    ASSERT_TRUE(pub);
+    auto fd = connect();
+    json open = open_request();
+    open["type"] = {{"name", ""}, {"size", 0}, {"align", 1}, {"schema", 0}};  // any type
+    // Get the real segment the way any subscriber would, then try to adopt it as publisher.
+    ASSERT_EQ(ipcbus::detail::send_message(fd.get(), open.dump()), 0);
+    std::string reply;
+    ipcbus::detail::UniqueFd segment;
+    ASSERT_EQ(ipcbus::detail::recv_message(fd.get(), reply, segment),
+              ipcbus::detail::RecvStatus::message);
+    ASSERT_TRUE(segment.valid()) << reply;
+    json adopt = open;
+    adopt["op"] = "adopt";
+    adopt["role"] = "publisher";
+    for (std::uint32_t id : {pub->id(), 99U}) {
+        adopt["index"] = id;
+        const std::string error = exchange(fd.get(), adopt.dump(), segment.get());
+        EXPECT_NE(error.find("was never issued or is held by another publisher"), std::string::npos)
+            << error;
+    }
 }
 
 TEST_F(ProtocolTest, anEmptyMessageEndsTheConnectionOnly) {
