@@ -124,8 +124,9 @@ Result<std::int64_t> read_integer(const Scope& scope, std::string_view what, con
                                               std::string(type_name(node)));
     }
     const std::int64_t v = value->get();
-    const bool power_ok = !range.power_of_two || (v & (v - 1)) == 0;
-    if (v < range.min || v > range.max || !power_ok) {
+    // Range first: v - 1 overflows for INT64_MIN (found by fuzz_config).
+    const bool in_range = v >= range.min && v <= range.max;
+    if (!in_range || (range.power_of_two && (v & (v - 1)) != 0)) {
         return scope.error(node.source(), std::string(what) + " must be " + range.text + " (got " +
                                               std::to_string(v) + ")");
     }
