@@ -588,3 +588,19 @@ TEST(AccessPolicy, keepFlagIsReadAndMustBeABoolean) {
 }
 
 }  // namespace
+
+namespace {
+
+// Regression (fuzz_config): the smallest 64-bit integer made the power-of-two check overflow.
+TEST(AccessPolicyErrors, extremeIntegersAreOutOfRangeNotOverflow) {
+    for (const char* value : {"-9223372036854775808", "9223372036854775807", "-1", "0"}) {
+        const std::string text =
+            std::string("[[topic]]\npattern = \"a\"\ncapacity = ") + value + "\n";
+        auto policy = ipcbusd::AccessPolicy::parse(text, "c.toml");
+        ASSERT_FALSE(policy) << value;
+        EXPECT_NE(policy.error().message.find("'capacity' must be"), std::string::npos)
+            << policy.error().message;
+    }
+}
+
+}  // namespace
