@@ -40,20 +40,23 @@ std::uint64_t touch(const std::byte* payload, std::uint64_t size) {
     return sum;
 }
 
-void exercise(const SegmentView& view, std::span<std::byte> memory) {
+void exercise(const SegmentView& view, const SegmentMemory& memory) {
     // What openers ask for: any type (a tool), raw bytes with and without parameters.
     (void)check_compatible(view, TopicRequest{kTopic, any_type, {}});
     (void)check_compatible(view, TopicRequest{kTopic, raw_bytes_type, TopicOptions{8, 64, 4}});
     (void)check_compatible(view, TopicRequest{kTopic, type_info_of<std::uint64_t>(), {}});
 
-    // The view derives only from checked offsets: everything it points at is inside.
-    const auto* begin = memory.data();
-    const auto* end = memory.data() + memory.size();
-    const auto inside = [&](const void* p, std::uint64_t bytes) {
+    // The view derives only from checked offsets: everything it points at is inside the
+    // segment it belongs to (reader table: control; slots and payloads: data).
+    const auto within = [](std::span<std::byte> part, const void* p, std::uint64_t bytes) {
         const auto* b = static_cast<const std::byte*>(p);
-        return b >= begin && b <= end && bytes <= static_cast<std::uint64_t>(end - b);
+        const auto* end = part.data() + part.size();
+        return b >= part.data() && b <= end && bytes <= static_cast<std::uint64_t>(end - b);
     };
-    check(inside(view.readers, view.max_readers * sizeof(layout::ReaderEntry)));
+    const auto inside = [&](const void* p, std::uint64_t bytes) {
+        return within(memory.data, p, bytes);
+    };
+    check(within(memory.control, view.readers, view.max_readers * sizeof(layout::ReaderEntry)));
     check(inside(view.slots, (view.mask + 1) * sizeof(layout::SlotHeader)));
     check(inside(view.payloads, (view.mask + 1) * view.payload_stride));
     check(view.slot_size <= view.payload_stride);
@@ -90,7 +93,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size != 0) std::memcpy(memory, data, size);
     ASAN_POISON_MEMORY_REGION(memory + size, allocated - size);
 
-    const std::span<std::byte> bytes(memory, size);
+    // The input is the control segment followed by the data segment, split where the
+    // header says the control segment ends (wherever that is: the input is hostile).
+    std::uint64_t split = size;
+    if (size >= offsetof(layout::TopicHeader, control_size) + sizeof(std::uint64_t)) {
+        std::memcpy(&split, memory + offsetof(layout::TopicHeader, control_size), sizeof split);
+        split = std::min<std::uint64_t>(split, size);
+    }
+    const SegmentMemory bytes{{memory, split}, {memory + split, size - split}};
     if (auto view = validate_segment(bytes, kTopic)) {
         exercise(*view, bytes);
     } else {

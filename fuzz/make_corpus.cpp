@@ -61,10 +61,13 @@ bool write_seed(const std::string& path, const Seed& seed) {
         std::fprintf(stderr, "%s: %s\n", path.c_str(), geometry.error().message.c_str());
         return false;
     }
-    const std::size_t size = geometry->segment_size;
+    // One file: the control segment, then the data segment (fuzz_segment splits it again
+    // where the header says the control segment ends).
+    const std::size_t size = geometry->control_size + geometry->data_size;
     auto* memory = static_cast<std::byte*>(std::aligned_alloc(layout::kPage, size));
     std::memset(memory, 0, size);
-    const std::span<std::byte> bytes(memory, size);
+    const SegmentMemory bytes{{memory, geometry->control_size},
+                              {memory + geometry->control_size, geometry->data_size}};
     format_segment(bytes, request, *geometry);
     auto view = validate_segment(bytes, request.topic);
     if (!view) {

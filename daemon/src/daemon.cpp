@@ -25,6 +25,7 @@ namespace ipcbusd {
 
 using ipcbus::Error;
 using ipcbus::ErrorCode;
+using ipcbus::Ok;
 using ipcbus::Result;
 using nlohmann::json;
 namespace detail = ipcbus::detail;
@@ -48,7 +49,13 @@ struct Topic {
     pid_t creator_pid = 0;
     uid_t creator_uid = 0;
     std::set<std::uint64_t> handles;
+    detail::UniqueFd read_only_data;  // what subscribers get of the data segment
+    // False only for a topic re-adopted (after a restart) from subscribers alone, who hold
+    // the data read-only; a publisher's adoption upgrades it.
+    bool data_writable = true;
 };
+
+using Fds = std::vector<detail::UniqueFd>;
 
 struct Handle {
     int client;  // socket fd: the key of clients
@@ -90,16 +97,17 @@ struct Daemon::State {
     void drain_pending(int requester);
     void serve(int fd);
     void disconnect(int fd, const char* why);
-    json dispatch(Client& client, int fd, const json& request, detail::UniqueFd received,
-                  int& pass_fd);
-    Result<json> adopt(Client& client, int fd, const json& request, detail::UniqueFd segment);
+    json dispatch(Client& client, int fd, const json& request, Fds received,
+                  std::vector<int>& pass_fds);
+    Result<json> adopt(Client& client, int fd, const json& request, Fds segments);
     Result<Topic*> adopt_topic(const Client& client, const protocol::OpenRequest& req,
-                               detail::UniqueFd segment);
+                               Fds segments);
+    Result<Ok> upgrade_to_writable(Topic& topic, Fds segments);
     void free_rows_of_dead_processes(Topic& topic);
     [[nodiscard]] bool publisher_id_free(const Topic& topic, std::uint64_t id) const;
     Result<json> grant(Client& client, int fd, Topic& topic, protocol::Role role,
-                       std::uint32_t index, bool created, int& pass_fd);
-    Result<json> open(Client& client, int fd, const json& request, int& pass_fd);
+                       std::uint32_t index, bool created, std::vector<int>& pass_fds);
+    Result<json> open(Client& client, int fd, const json& request, std::vector<int>& pass_fds);
     Result<Topic*> find_or_create(const Client& client, const protocol::OpenRequest& req,
                                   bool& created);
     Result<std::uint32_t> claim_reader_row(Topic& topic, pid_t pid);
@@ -243,7 +251,7 @@ void Daemon::State::serve(int fd) {
         auto it = clients.find(fd);
         if (it == clients.end()) return;
         std::string message;
-        detail::UniqueFd received;  // only "adopt" uses one; any other is closed unread
+        Fds received;  // only "adopt" uses them; any others are closed unread
         switch (detail::recv_message(fd, message, received)) {
             case detail::RecvStatus::would_block:
                 return;
@@ -262,22 +270,22 @@ void Daemon::State::serve(int fd) {
                 break;
         }
         json reply;
-        int pass_fd = -1;
+        std::vector<int> pass_fds;
         auto request = protocol::parse_request(message);
         if (!request) {
             spdlog::warn("pid {}: {}", it->second.cred.pid, request.error().message);
             reply = protocol::make_error(request.error());
         } else {
-            reply = dispatch(it->second, fd, *request, std::move(received), pass_fd);
+            reply = dispatch(it->second, fd, *request, std::move(received), pass_fds);
         }
-        if (detail::send_message(fd, reply.dump(), pass_fd) != 0) {
+        if (detail::send_message(fd, reply.dump(), pass_fds) != 0) {
             return disconnect(fd, "reply could not be sent");
         }
     }
 }
 
-json Daemon::State::dispatch(Client& client, int fd, const json& request, detail::UniqueFd received,
-                             int& pass_fd) {
+json Daemon::State::dispatch(Client& client, int fd, const json& request, Fds received,
+                             std::vector<int>& pass_fds) {
     const auto& op = request.at("op").get_ref<const std::string&>();
     Result<json> reply =
         Error{ErrorCode::invalid_argument, "malformed request: unknown op '" + op + "'"};
@@ -287,7 +295,7 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, detail
                      {"domain", options.domain},
                      {"protocol", protocol::kVersion}};
     } else if (op == "open") {
-        reply = open(client, fd, request, pass_fd);
+        reply = open(client, fd, request, pass_fds);
     } else if (op == "adopt") {
         reply = adopt(client, fd, request, std::move(received));
     } else if (op == "close") {
@@ -307,7 +315,8 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, detail
     return std::move(reply).value();
 }
 
-Result<json> Daemon::State::open(Client& client, int fd, const json& request, int& pass_fd) {
+Result<json> Daemon::State::open(Client& client, int fd, const json& request,
+                                 std::vector<int>& pass_fds) {
     auto req = protocol::parse_open(request);
     if (!req) return std::move(req).error();
     const Access access =
@@ -334,32 +343,36 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request, in
         // Relaxed: a unique number; the daemon is the only one handing them out.
         index = t.segment.view().header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
     }
-    return grant(client, fd, t, req->role, index, created, pass_fd);
+    return grant(client, fd, t, req->role, index, created, pass_fds);
 }
 
 // Records a handle of `client` on `topic` and builds the reply that hands over the segment.
 Result<json> Daemon::State::grant(Client& client, int fd, Topic& topic, protocol::Role role,
-                                  std::uint32_t index, bool created, int& pass_fd) {
+                                  std::uint32_t index, bool created, std::vector<int>& pass_fds) {
     const std::uint64_t handle = next_handle++;
     handles.emplace(handle, Handle{fd, topic.name, role, index});
     client.handles.insert(handle);
     topic.handles.insert(handle);
-    pass_fd = topic.segment.fd();
+    // Publishers get the data segment writable; subscribers get a read-only descriptor, so
+    // the kernel keeps them from writing messages.
+    pass_fds = {topic.segment.control_fd(), role == protocol::Role::publisher
+                                                ? topic.segment.data_fd()
+                                                : topic.read_only_data.get()};
     spdlog::info("pid {} {} '{}' as {} (handle {}, {} {})", client.cred.pid,
                  created ? "created" : "opened", topic.name, protocol::to_string(role), handle,
                  role == protocol::Role::subscriber ? "reader row" : "publisher id", index);
     return json{{"ok", true}, {"handle", handle}, {"index", index}, {"created", created}};
 }
 
-// A client that held the topic under a previous daemon hands it back, with the segment.
-Result<json> Daemon::State::adopt(Client& client, int fd, const json& request,
-                                  detail::UniqueFd segment) {
+// A client that held the topic under a previous daemon hands it back, with its segments.
+Result<json> Daemon::State::adopt(Client& client, int fd, const json& request, Fds segments) {
     auto req = protocol::parse_open(request);
     if (!req) return std::move(req).error();
     auto index = protocol::get_uint(request, "index", UINT32_MAX);
     if (!index) return std::move(index).error();
-    if (!segment.valid()) {
-        return Error{ErrorCode::invalid_argument, "malformed request: adopt needs the segment"};
+    if (segments.size() != 2) {
+        return Error{ErrorCode::invalid_argument,
+                     "malformed request: adopt needs the control and data segments"};
     }
     const Access access =
         req->role == protocol::Role::publisher ? Access::publish : Access::subscribe;
@@ -368,7 +381,7 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request,
                                                        "': permission denied: uid " +
                                                        std::to_string(client.cred.uid)};
     }
-    auto topic = adopt_topic(client, *req, std::move(segment));
+    auto topic = adopt_topic(client, *req, std::move(segments));
     if (!topic) return std::move(topic).error();
     Topic& t = **topic;
     if (req->role == protocol::Role::publisher && !publisher_id_free(t, *index)) {
@@ -388,46 +401,71 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request,
                                                           " is not this process's"};
         }
     }
-    int ignored = -1;  // the client has the segment already
+    std::vector<int> ignored;  // the client has the segments already
     return grant(client, fd, t, req->role, static_cast<std::uint32_t>(*index), false, ignored);
 }
 
+namespace {
+
+// Whether `fd` is a memfd sealed against resizing (else its sender could truncate it under
+// the daemon's mapping: SIGBUS); `writable` tells whether it was opened for writing.
+bool sealed_segment(int fd, bool& writable) {
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    const int flags = ::fcntl(fd, F_GETFL);
+    writable = flags >= 0 && (flags & O_ACCMODE) == O_RDWR;
+    return seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
+bool same_file(int a, int b) {
+    struct stat sa {};
+    struct stat sb {};
+    return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+}  // namespace
+
 Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::OpenRequest& req,
-                                          detail::UniqueFd segment) {
-    struct stat offered {};
-    if (::fstat(segment.get(), &offered) != 0) {
-        return Error{ErrorCode::invalid_argument, "malformed request: unusable descriptor"};
-    }
-    // Only a sealed segment is safe to map: one its sender could shrink would raise SIGBUS
-    // in the daemon (and everyone else) on the next access.
-    const int seals = ::fcntl(segment.get(), F_GET_SEALS);
-    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+                                          Fds segments) {
+    bool control_writable = false;
+    bool data_writable = false;
+    if (!sealed_segment(segments[0].get(), control_writable) ||
+        !sealed_segment(segments[1].get(), data_writable) || !control_writable) {
         return Error{ErrorCode::invalid_argument,
-                     "topic '" + req.topic + "': offered segment is not a sealed ipcbus memfd"};
+                     "topic '" + req.topic + "': offered segments are not sealed ipcbus memfds"};
     }
     if (auto it = topics.find(req.topic); it != topics.end()) {
-        struct stat known {};
-        ::fstat(it->second.segment.fd(), &known);
-        if (known.st_dev != offered.st_dev || known.st_ino != offered.st_ino) {
+        Topic& known = it->second;
+        if (!same_file(known.segment.control_fd(), segments[0].get()) ||
+            !same_file(known.segment.data_fd(), segments[1].get())) {
             return Error{ErrorCode::corrupt_segment,
                          "topic '" + req.topic +
                              "': was created anew while the daemon was away; this process "
                              "holds the old segment"};
         }
-        return &it->second;
+        if (!known.data_writable && data_writable) {
+            if (auto ok = upgrade_to_writable(known, std::move(segments)); !ok) return ok.error();
+        }
+        return &known;
     }
-    auto mapped = detail::MappedSegment::map(std::move(segment), req.topic);
+    auto mapped = detail::MappedSegment::map(std::move(segments[0]), std::move(segments[1]),
+                                             req.topic, data_writable);
     if (!mapped) return std::move(mapped).error();
     if (auto ok = detail::check_compatible(mapped->view(), req.as_topic_request()); !ok) {
         return std::move(ok).error();
     }
+    // Subscribers of the adopted topic get a read-only descriptor, as before the restart.
+    auto read_only = mapped->read_only_data();
+    if (!read_only) return std::move(read_only).error();
     const auto& name_field = mapped->view().header->type_name;
     Topic topic{req.topic,
                 std::string(name_field, ::strnlen(name_field, sizeof name_field)),
                 std::move(mapped).value(),
                 client.cred.pid,
                 client.cred.uid,
-                {}};
+                {},
+                std::move(read_only).value(),
+                data_writable};
     total_bytes += topic.segment.size();
     spdlog::info("topic '{}' adopted from pid {} (registry rebuilt after a restart)", topic.name,
                  client.cred.pid);
@@ -435,6 +473,18 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
     free_rows_of_dead_processes(adopted);
     announce(adopted);
     return &adopted;
+}
+
+// A topic adopted from subscribers only is mapped read-only here; the first publisher to
+// come back brings a writable descriptor, without which dead publishers' slots could not
+// be resolved.
+Result<Ok> Daemon::State::upgrade_to_writable(Topic& topic, Fds segments) {
+    auto mapped = detail::MappedSegment::map(std::move(segments[0]), std::move(segments[1]),
+                                             topic.name, true);
+    if (!mapped) return std::move(mapped).error();
+    topic.segment = std::move(mapped).value();
+    topic.data_writable = true;
+    return Ok{};
 }
 
 // An adopting publisher may only take back an id that was issued and that no one else
@@ -492,22 +542,25 @@ Result<Topic*> Daemon::State::find_or_create(const Client& client, const protoco
     }
     auto geometry = detail::plan_segment(wanted);
     if (!geometry) return std::move(geometry).error();
-    if (geometry->segment_size > limits.max_segment_bytes ||
-        total_bytes + geometry->segment_size > limits.max_total_bytes) {
+    const std::uint64_t bytes = geometry->control_size + geometry->data_size;
+    if (bytes > limits.max_segment_bytes || total_bytes + bytes > limits.max_total_bytes) {
         return Error{ErrorCode::resource_exhausted,
-                     "topic '" + req.topic + "': segment of " +
-                         std::to_string(geometry->segment_size) +
+                     "topic '" + req.topic + "': segment of " + std::to_string(bytes) +
                          " bytes exceeds the daemon's shared-memory limit"};
     }
     auto segment = detail::MappedSegment::create(wanted, *geometry);
     if (!segment) return std::move(segment).error();
-    total_bytes += geometry->segment_size;
+    auto read_only = segment->read_only_data();
+    if (!read_only) return std::move(read_only).error();
+    total_bytes += segment->size();
     Topic topic{req.topic,
                 req.type_name.empty() ? std::string(ipcbus::raw_bytes_type.name) : req.type_name,
                 std::move(segment).value(),
                 client.cred.pid,
                 client.cred.uid,
-                {}};
+                {},
+                std::move(read_only).value(),
+                true};
     spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes", topic.name,
                  client.cred.pid, topic.type_name, geometry->capacity, geometry->slot_size);
     created = true;
@@ -559,6 +612,11 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
             // Release: our resets of the row happen-before its next owner's claim.
             view.readers[h->second.index].state.store(
                 static_cast<std::uint32_t>(layout::ReaderState::free), std::memory_order_release);
+        } else if (owner_died && !t->second.data_writable) {
+            spdlog::warn(
+                "topic '{}': publisher {} died, but no publisher has re-registered since "
+                "the restart: its unfinished slot cannot be resolved",
+                t->second.name, h->second.index);
         } else if (owner_died) {
             const auto resolved = detail::resolve_abandoned_slots(view, h->second.index);
             if (resolved > 0) {

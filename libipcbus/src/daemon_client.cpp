@@ -159,14 +159,15 @@ Result<DaemonClient::Reply> DaemonClient::call(const nlohmann::json& request) {
     return call_locked(request);
 }
 
-Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& request, int pass_fd) {
+Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& request,
+                                                      std::span<const int> pass_fds) {
     const std::string text = request.dump();
-    if (const int err = send_message(socket_.get(), text, pass_fd); err != 0) {
+    if (const int err = send_message(socket_.get(), text, pass_fds); err != 0) {
         return unreachable(domain_, std::string("connection lost (") + std::strerror(err) + ")");
     }
     std::string message;
     Reply reply;
-    switch (recv_message(socket_.get(), message, reply.fd)) {
+    switch (recv_message(socket_.get(), message, reply.fds)) {
         case RecvStatus::message:
             break;
         case RecvStatus::too_large:
@@ -181,12 +182,13 @@ Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& requ
 }
 
 std::uint64_t DaemonClient::remember(nlohmann::json open_request, std::uint32_t index,
-                                     int segment_fd, std::uint64_t daemon_handle) {
+                                     int control_fd, int data_fd, std::uint64_t daemon_handle) {
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_local_id_++;
     registered_.emplace(
         id, Registration{std::move(open_request), index,
-                         UniqueFd(::fcntl(segment_fd, F_DUPFD_CLOEXEC, 0)), daemon_handle});
+                         UniqueFd(::fcntl(control_fd, F_DUPFD_CLOEXEC, 0)),
+                         UniqueFd(::fcntl(data_fd, F_DUPFD_CLOEXEC, 0)), daemon_handle});
     return id;
 }
 
@@ -248,7 +250,8 @@ void DaemonClient::reregister_locked() {
         nlohmann::json adopt = r.open_request;
         adopt["op"] = "adopt";
         adopt["index"] = r.index;
-        auto reply = call_locked(adopt, r.segment.get());
+        const int fds[] = {r.control.get(), r.data.get()};
+        auto reply = call_locked(adopt, fds);
         if (!reply) continue;  // refused (e.g. the topic was re-created): keep our mapping
         if (auto handle = protocol::get_uint(reply->body, "handle")) r.daemon_handle = *handle;
     }

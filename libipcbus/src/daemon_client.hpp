@@ -13,8 +13,10 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ipc/unique_fd.hpp"
 #include "ipcbus/result.hpp"
@@ -34,7 +36,7 @@ class DaemonClient {
 
     struct Reply {
         nlohmann::json body;
-        UniqueFd fd;  // a segment, for replies that grant one
+        std::vector<UniqueFd> fds;  // a topic's control and data segments, when granted
     };
 
     /// Sends a request and waits for its reply. Thread-safe (one request at a time).
@@ -42,10 +44,10 @@ class DaemonClient {
     Result<Reply> call(const nlohmann::json& request);
 
     /// Remembers a granted topic so that it can be re-registered with a restarted daemon:
-    /// the open request, the reader row or publisher id, and (a duplicate of) the segment
-    /// descriptor. Returns the local id to forget() it by. Thread-safe.
-    std::uint64_t remember(nlohmann::json open_request, std::uint32_t index, int segment_fd,
-                           std::uint64_t daemon_handle);
+    /// the open request, the reader row or publisher id, and duplicates of the segments'
+    /// descriptors. Returns the local id to forget() it by. Thread-safe.
+    std::uint64_t remember(nlohmann::json open_request, std::uint32_t index, int control_fd,
+                           int data_fd, std::uint64_t daemon_handle);
 
     /// Closes a remembered topic with the daemon (errors ignored: the daemon also cleans up
     /// when the connection closes). Thread-safe.
@@ -60,11 +62,12 @@ class DaemonClient {
     struct Registration {
         nlohmann::json open_request;
         std::uint32_t index;
-        UniqueFd segment;
+        UniqueFd control;
+        UniqueFd data;
         std::uint64_t daemon_handle;
     };
 
-    Result<Reply> call_locked(const nlohmann::json& request, int pass_fd = -1);
+    Result<Reply> call_locked(const nlohmann::json& request, std::span<const int> pass_fds = {});
     void watch();
     bool wait_for_hangup();
     void reconnect();

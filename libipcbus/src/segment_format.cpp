@@ -82,12 +82,13 @@ Result<Geometry> plan_segment(const TopicRequest& request) {
     return *geometry;
 }
 
-void format_segment(std::span<std::byte> memory, const TopicRequest& request,
+void format_segment(const SegmentMemory& memory, const TopicRequest& request,
                     const Geometry& g) noexcept {
-    auto* h = ::new (static_cast<void*>(memory.data())) TopicHeader{};
+    auto* h = ::new (static_cast<void*>(memory.control.data())) TopicHeader{};
     h->layout_version = layout::kLayoutVersion;
     h->header_size = sizeof(TopicHeader);
-    h->segment_size = g.segment_size;
+    h->control_size = g.control_size;
+    h->data_size = g.data_size;
     h->capacity = g.capacity;
     h->max_readers = g.max_readers;
     h->slot_size = g.slot_size;
@@ -108,28 +109,27 @@ void format_segment(std::span<std::byte> memory, const TopicRequest& request,
     h->next_publisher_id.store(1, std::memory_order_relaxed);
     // Reader entries and slot headers are all-zero (free, never written) in zeroed memory;
     // construct them so the atomics' lifetimes begin.
-    auto* base = memory.data();
     for (std::uint32_t i = 0; i < g.max_readers; ++i) {
-        ::new (static_cast<void*>(base + g.reader_table_offset + i * sizeof(layout::ReaderEntry)))
-            layout::ReaderEntry{};
+        ::new (static_cast<void*>(memory.control.data() + g.reader_table_offset +
+                                  i * sizeof(layout::ReaderEntry))) layout::ReaderEntry{};
     }
     for (std::uint32_t i = 0; i < g.capacity; ++i) {
-        ::new (static_cast<void*>(base + g.slot_table_offset + i * sizeof(layout::SlotHeader)))
-            layout::SlotHeader{};
+        ::new (static_cast<void*>(memory.data.data() + g.slot_table_offset +
+                                  i * sizeof(layout::SlotHeader))) layout::SlotHeader{};
     }
     // Release: pairs with the acquire load of magic in validate_segment, so an opener that
     // sees the magic also sees every header field written above.
     h->magic.store(layout::kMagic, std::memory_order_release);
 }
 
-Result<SegmentView> validate_segment(std::span<std::byte> memory, std::string_view topic) {
+Result<SegmentView> validate_segment(const SegmentMemory& memory, std::string_view topic) {
     {
-        if (memory.size() < sizeof(TopicHeader)) {
+        if (memory.control.size() < sizeof(TopicHeader)) {
             return make_error(ErrorCode::corrupt_segment, topic,
-                              "segment truncated: " + std::to_string(memory.size()) +
+                              "segment truncated: " + std::to_string(memory.control.size()) +
                                   " bytes, smaller than its header");
         }
-        auto* h = reinterpret_cast<TopicHeader*>(memory.data());
+        auto* h = reinterpret_cast<TopicHeader*>(memory.control.data());
         // Acquire: pairs with the creator's release store of magic (see format_segment).
         const std::uint64_t magic = h->magic.load(std::memory_order_acquire);
         if (magic != layout::kMagic) {
@@ -143,17 +143,19 @@ Result<SegmentView> validate_segment(std::span<std::byte> memory, std::string_vi
                                   std::to_string(layout::kLayoutVersion));
         }
         const auto expected = layout::compute_geometry(h->capacity, h->slot_size, h->max_readers);
-        const Geometry found{h->capacity,       h->max_readers,         h->slot_size,
-                             h->payload_stride, h->reader_table_offset, h->slot_table_offset,
-                             h->payload_offset, h->segment_size};
+        const Geometry found{h->capacity,          h->max_readers,         h->slot_size,
+                             h->payload_stride,    h->reader_table_offset, h->control_size,
+                             h->slot_table_offset, h->payload_offset,      h->data_size};
         if (!expected || !(*expected == found)) {
             return make_error(ErrorCode::corrupt_segment, topic,
                               "segment header geometry is inconsistent (corrupted)");
         }
-        if (memory.size() < found.segment_size) {
+        if (memory.control.size() < found.control_size || memory.data.size() < found.data_size) {
             return make_error(ErrorCode::corrupt_segment, topic,
-                              "segment truncated: " + std::to_string(memory.size()) +
-                                  " bytes, header says " + std::to_string(found.segment_size));
+                              "segment truncated: " + std::to_string(memory.control.size()) +
+                                  " + " + std::to_string(memory.data.size()) +
+                                  " bytes, header says " + std::to_string(found.control_size) +
+                                  " + " + std::to_string(found.data_size));
         }
         if (h->mode != static_cast<std::uint8_t>(DeliveryMode::overwrite)) {
             return make_error(ErrorCode::corrupt_segment, topic,
@@ -166,10 +168,11 @@ Result<SegmentView> validate_segment(std::span<std::byte> memory, std::string_vi
         }
         SegmentView v;
         v.header = h;
-        v.readers =
-            reinterpret_cast<layout::ReaderEntry*>(memory.data() + found.reader_table_offset);
-        v.slots = reinterpret_cast<layout::SlotHeader*>(memory.data() + found.slot_table_offset);
-        v.payloads = memory.data() + found.payload_offset;
+        v.readers = reinterpret_cast<layout::ReaderEntry*>(memory.control.data() +
+                                                           found.reader_table_offset);
+        v.slots =
+            reinterpret_cast<layout::SlotHeader*>(memory.data.data() + found.slot_table_offset);
+        v.payloads = memory.data.data() + found.payload_offset;
         v.mask = found.capacity - 1;
         v.payload_stride = found.payload_stride;
         v.slot_size = found.slot_size;

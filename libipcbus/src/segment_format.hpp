@@ -40,17 +40,24 @@ struct SegmentView {
     }
 };
 
+/// The memory of a topic: its control segment (header, reader table) and its data
+/// segment (slot headers, payloads).
+struct SegmentMemory {
+    std::span<std::byte> control;
+    std::span<std::byte> data;
+};
+
 /// The geometry a new topic gets for `request` (defaults filled in), or why not.
 Result<layout::Geometry> plan_segment(const TopicRequest& request);
 
-/// Writes a fresh header into `memory` (at least geometry.segment_size bytes, zeroed,
-/// 64-byte aligned); the magic word is stored last. The creator counts as attached.
-void format_segment(std::span<std::byte> memory, const TopicRequest& request,
+/// Writes a fresh header into `memory` (control and data at least as large as the
+/// geometry says, zeroed, page-aligned); the magic word is stored last.
+void format_segment(const SegmentMemory& memory, const TopicRequest& request,
                     const layout::Geometry& geometry) noexcept;
 
-/// Checks that `memory` holds a complete, consistent segment of the current layout and
+/// Checks that `memory` holds a complete, consistent topic of the current layout and
 /// returns a view of it. Never reads outside `memory`. `topic` names it in errors.
-Result<SegmentView> validate_segment(std::span<std::byte> memory, std::string_view topic);
+Result<SegmentView> validate_segment(const SegmentMemory& memory, std::string_view topic);
 
 /// Checks that an existing, validated segment satisfies `request`: same topic name,
 /// type and (where requested) parameters. The error names the first difference.

@@ -12,17 +12,20 @@ Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& requ
     if (!reply) return std::move(reply).error();
     auto handle = protocol::get_uint(reply->body, "handle");
     auto index = protocol::get_uint(reply->body, "index", UINT32_MAX);
-    if (!handle || !index || !reply->fd.valid()) {
+    if (!handle || !index || reply->fds.size() != 2) {
         return Error{ErrorCode::system_error,
                      "topic '" + std::string(request.topic) + "': daemon granted no segment"};
     }
     // From here on the daemon holds a handle for us: the guard closes it on every failure
     // path, and otherwise keeps what a restarted daemon needs to be told.
-    const std::uint64_t local_id = node.daemon()->remember(
-        open_request, static_cast<std::uint32_t>(*index), reply->fd.get(), *handle);
+    const std::uint64_t local_id =
+        node.daemon()->remember(open_request, static_cast<std::uint32_t>(*index),
+                                reply->fds[0].get(), reply->fds[1].get(), *handle);
     TopicHandle guard(node.daemon(), local_id, static_cast<std::uint32_t>(*index),
                       MappedSegment::empty());
-    auto segment = MappedSegment::map(std::move(reply->fd), request.topic);
+    // Subscribers get, and map, the data segment read-only: they cannot write messages.
+    auto segment = MappedSegment::map(std::move(reply->fds[0]), std::move(reply->fds[1]),
+                                      request.topic, role == protocol::Role::publisher);
     if (!segment) return std::move(segment).error();
     if (auto ok = check_compatible(segment->view(), request); !ok) return std::move(ok).error();
     if (role == protocol::Role::subscriber && *index >= segment->view().max_readers) {

@@ -39,7 +39,7 @@ struct WatcherImpl {
 
     Result<nlohmann::json> receive() {
         std::string message;
-        UniqueFd unused;
+        std::vector<UniqueFd> unused;
         if (recv_message(socket.get(), message, unused) != RecvStatus::message) {
             socket.reset();
             return Error{ErrorCode::daemon_unreachable,

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -105,6 +106,23 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
     while (const dirent* e = ::readdir(dir.get())) {
         EXPECT_EQ(std::string(e->d_name).find(domain_), std::string::npos) << e->d_name;
     }
+}
+
+// --- security ------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, subscriberCannotWriteMessages) {
+    auto pub = ipcbus::RawPublisher::create(node_, "ro/topic", {16, 64, 0});
+    auto honest = ipcbus::RawSubscriber::create(node_, "ro/topic");
+    ASSERT_TRUE(pub && honest);
+    ChildProcess vandal({peer_path(), "scribble", domain_, "ro/topic", "1", "64", "16"});
+    ASSERT_EQ(vandal.wait_for_line("ready"), "ready");
+    std::vector<std::byte> message(64, std::byte{0x11});
+    ASSERT_TRUE(pub->send(message));
+    EXPECT_EQ(vandal.wait_for_line("writing"), "writing");
+    EXPECT_EQ(vandal.wait(), 128 + SIGSEGV) << "a subscriber wrote into a message";
+    auto got = honest->take();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->data()[0], std::byte{0x11});
 }
 
 // --- watching a pattern --------------------------------------------------------------------
@@ -222,10 +240,10 @@ class ProtocolTest : public DaemonTest {
 
     // Sends raw bytes, returns the reply's "error" text ("" if the reply was ok, "<closed>"
     // if the daemon hung up).
-    std::string exchange(int fd, const std::string& bytes, int pass_fd = -1) {
-        EXPECT_EQ(ipcbus::detail::send_message(fd, bytes, pass_fd), 0);
+    std::string exchange(int fd, const std::string& bytes, std::vector<int> pass_fds = {}) {
+        EXPECT_EQ(ipcbus::detail::send_message(fd, bytes, pass_fds), 0);
         std::string reply;
-        ipcbus::detail::UniqueFd got;
+        std::vector<ipcbus::detail::UniqueFd> got;
         if (ipcbus::detail::recv_message(fd, reply, got) != ipcbus::detail::RecvStatus::message) {
             return "<closed>";
         }
@@ -296,12 +314,12 @@ TEST_F(ProtocolTest, everyMalformedMessageGetsAClearErrorAndTheDaemonSurvives) {
             << "message: " << message << "\nerror: " << error;
     }
     // A descriptor sent to the daemon is closed, not kept; the request is still answered.
-    EXPECT_EQ(exchange(fd.get(), R"({"v":1,"op":"hello"})", STDIN_FILENO), "");
+    EXPECT_EQ(exchange(fd.get(), R"({"v":1,"op":"hello"})", {STDIN_FILENO, STDOUT_FILENO}), "");
     // Oversized: an error, then the daemon hangs up on this client.
     EXPECT_NE(exchange(fd.get(), std::string(70'000, ' ')).find("larger than 65536 bytes"),
               std::string::npos);
     std::string rest;
-    ipcbus::detail::UniqueFd none;
+    std::vector<ipcbus::detail::UniqueFd> none;
     EXPECT_EQ(ipcbus::detail::recv_message(fd.get(), rest, none),
               ipcbus::detail::RecvStatus::closed);
 
@@ -321,8 +339,10 @@ TEST_F(ProtocolTest, adoptOfAnUnsealedSegmentIsRefused) {
     json adopt = open_request();
     adopt["op"] = "adopt";
     adopt["index"] = 0;
-    const std::string error = exchange(fd.get(), adopt.dump(), unsealed.get());
-    EXPECT_NE(error.find("not a sealed ipcbus memfd"), std::string::npos) << error;
+    const std::string error = exchange(fd.get(), adopt.dump(), {unsealed.get(), unsealed.get()});
+    EXPECT_NE(error.find("not sealed ipcbus memfds"), std::string::npos) << error;
+    EXPECT_NE(exchange(fd.get(), adopt.dump(), {unsealed.get()}).find("control and data"),
+              std::string::npos);
     adopt.erase("index");
     EXPECT_NE(exchange(fd.get(), adopt.dump()).find("'index'"), std::string::npos);
 }
@@ -336,16 +356,17 @@ TEST_F(ProtocolTest, adoptCannotStealALivePublishersId) {
     // Get the real segment the way any subscriber would, then try to adopt it as publisher.
     ASSERT_EQ(ipcbus::detail::send_message(fd.get(), open.dump()), 0);
     std::string reply;
-    ipcbus::detail::UniqueFd segment;
-    ASSERT_EQ(ipcbus::detail::recv_message(fd.get(), reply, segment),
+    std::vector<ipcbus::detail::UniqueFd> segments;
+    ASSERT_EQ(ipcbus::detail::recv_message(fd.get(), reply, segments),
               ipcbus::detail::RecvStatus::message);
-    ASSERT_TRUE(segment.valid()) << reply;
+    ASSERT_EQ(segments.size(), 2U) << reply;
     json adopt = open;
     adopt["op"] = "adopt";
     adopt["role"] = "publisher";
     for (std::uint32_t id : {pub->id(), 99U}) {
         adopt["index"] = id;
-        const std::string error = exchange(fd.get(), adopt.dump(), segment.get());
+        const std::string error =
+            exchange(fd.get(), adopt.dump(), {segments[0].get(), segments[1].get()});
         EXPECT_NE(error.find("was never issued or is held by another publisher"), std::string::npos)
             << error;
     }

@@ -1,4 +1,4 @@
-// A topic segment in plain heap memory, for unit tests of the format and the ring.
+// A topic in plain heap memory, for unit tests of the format and the ring.
 #pragma once
 
 #include <cstdlib>
@@ -25,30 +25,37 @@ class HeapSegment {
         auto g = detail::plan_segment(request_);
         if (!g) throw std::runtime_error(g.error().message);
         geometry_ = *g;
-        memory_.reset(static_cast<std::byte*>(std::aligned_alloc(layout::kPage, g->segment_size)));
-        std::memset(memory_.get(), 0, g->segment_size);
-        detail::format_segment(bytes(), request_, geometry_);
+        control_.reset(allocate(g->control_size));
+        data_.reset(allocate(g->data_size));
+        detail::format_segment(memory(), request_, geometry_);
     }
 
-    [[nodiscard]] std::span<std::byte> bytes() const {
-        return {memory_.get(), geometry_.segment_size};
+    /// Both parts of the topic's memory.
+    [[nodiscard]] detail::SegmentMemory memory() const {
+        return {{control_.get(), geometry_.control_size}, {data_.get(), geometry_.data_size}};
     }
     [[nodiscard]] detail::SegmentView view() const {
-        return detail::validate_segment(bytes(), topic_).value();
+        return detail::validate_segment(memory(), topic_).value();
     }
     [[nodiscard]] const detail::TopicRequest& request() const { return request_; }
     [[nodiscard]] layout::TopicHeader& header() const {
-        return *reinterpret_cast<layout::TopicHeader*>(memory_.get());
+        return *reinterpret_cast<layout::TopicHeader*>(control_.get());
     }
 
   private:
     struct Free {
         void operator()(std::byte* p) const { std::free(p); }
     };
+    static std::byte* allocate(std::uint64_t size) {
+        auto* p = static_cast<std::byte*>(std::aligned_alloc(layout::kPage, size));
+        std::memset(p, 0, size);
+        return p;
+    }
     std::string topic_;
     detail::TopicRequest request_{};
     layout::Geometry geometry_{};
-    std::unique_ptr<std::byte, Free> memory_;
+    std::unique_ptr<std::byte, Free> control_;
+    std::unique_ptr<std::byte, Free> data_;
 };
 
 }  // namespace ipcbus::test

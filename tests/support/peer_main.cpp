@@ -14,6 +14,9 @@
 //       watches PATTERN, prints "ready", subscribes to every matching topic as it appears
 //       (printing "subscribed <topic>"), and prints "got <topic> <counter>" for each
 //       message, until it has seen COUNT topics and one message on each
+//   ipcbus_test_peer scribble DOMAIN TOPIC COUNT SIZE CAPACITY
+//       subscribes, prints "ready", waits for a message, prints "writing", then tries to
+//       write into the message in place (the kernel must stop it: SIGSEGV)
 //   ipcbus_test_peer open-many DOMAIN PREFIX COUNT SIZE CAPACITY
 //       opens COUNT publishers on PREFIX/0 .. PREFIX/<COUNT-1>, prints "ready", and
 //       holds them until end of input
@@ -155,6 +158,22 @@ int watch(const ipcbus::Node& node, const std::string& pattern, std::uint64_t co
     return 0;
 }
 
+int scribble(const ipcbus::Node& node, const std::string& topic) {
+    auto sub = ipcbus::RawSubscriber::create(node, topic);
+    if (!sub) return fail(sub.error().message);
+    std::cout << "ready" << std::endl;
+    for (;;) {
+        auto taken = sub->take();
+        if (!taken) return fail("take failed");
+        if (!taken->has_value()) continue;
+        std::cout << "writing" << std::endl;
+        auto* bytes = const_cast<std::byte*>((*taken)->data().data());
+        bytes[0] = std::byte{0xff};  // must fault: subscribers map messages read-only
+        std::cout << "wrote" << std::endl;
+        return 1;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +190,7 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "hold-loan") return hold_loan(*node, args[2], count, size, capacity);
     if (args[0] == "watch") return watch(*node, args[2], count);
+    if (args[0] == "scribble") return scribble(*node, args[2]);
     if (args[0] == "open-many") return open_many(*node, args[2], count, size, capacity);
     if (args[0] == "subscribe") {
         return subscribe(*node, args[2], count, size, capacity,

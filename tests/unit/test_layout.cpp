@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kBump = "layout changed: bump kLayoutVersion and update this test";
 
 TEST(SegmentLayout, headerShapeIsPinned) {
-    EXPECT_EQ(kLayoutVersion, 2U) << kBump;
+    EXPECT_EQ(kLayoutVersion, 3U) << kBump;
     EXPECT_EQ(kMagic, 0x3153554243504921ULL) << kBump;
     EXPECT_EQ(sizeof(TopicHeader), 512U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, capacity), 24U) << kBump;
@@ -18,6 +18,8 @@ TEST(SegmentLayout, headerShapeIsPinned) {
     EXPECT_EQ(offsetof(TopicHeader, type_align), 88U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, creator_pid), 92U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, created_unix_ns), 104U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, control_size), 16U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, data_size), 368U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, write_cursor), 384U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, next_publisher_id), 452U) << kBump;
 }
@@ -37,9 +39,10 @@ TEST(SegmentLayout, geometryOfSmallSlotsIsPinned) {
     ASSERT_TRUE(g.has_value());
     EXPECT_EQ(g->payload_stride, 64U) << kBump;
     EXPECT_EQ(g->reader_table_offset, 512U) << kBump;
-    EXPECT_EQ(g->slot_table_offset, 512U + 64 * 64) << kBump;
-    EXPECT_EQ(g->payload_offset, 73728U) << kBump;  // page after 512 + 4096 + 65536
-    EXPECT_EQ(g->segment_size, 73728U + 1024 * 64) << kBump;
+    EXPECT_EQ(g->control_size, 8192U) << kBump;  // 512 + 64 x 64, to a page
+    EXPECT_EQ(g->slot_table_offset, 0U) << kBump;
+    EXPECT_EQ(g->payload_offset, 65536U) << kBump;  // 1024 slot headers
+    EXPECT_EQ(g->data_size, 65536U + 1024 * 64) << kBump;
 }
 
 TEST(SegmentLayout, largeSlotsArePageAligned) {
@@ -47,6 +50,7 @@ TEST(SegmentLayout, largeSlotsArePageAligned) {
     ASSERT_TRUE(g.has_value());
     EXPECT_EQ(g->payload_stride % kPage, 0U);
     EXPECT_EQ(g->payload_offset % kPage, 0U);
+    EXPECT_EQ(g->control_size % kPage, 0U);
     EXPECT_GE(g->payload_stride, 1'000'000U);
 }
 

@@ -1,10 +1,14 @@
-// Segments as memfds: what a client does with a descriptor that does not hold a proper
-// segment (another program's memory, a truncated or foreign-version segment).
+// Topics as memfds: what a client does with descriptors that do not hold a proper topic
+// (another program's memory, a truncated or foreign-version segment), and what keeps a
+// subscriber from writing messages.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "ipc/memfd_segment.hpp"
@@ -28,15 +32,25 @@ UniqueFd memfd_with(const std::vector<std::byte>& bytes) {
     return fd;
 }
 
-// The bytes of a freshly created, valid segment.
-std::vector<std::byte> valid_bytes(const TopicRequest& request) {
-    auto g = plan_segment(request);
-    auto seg = MappedSegment::create(request, *g);
-    EXPECT_TRUE(seg);
-    std::vector<std::byte> bytes(seg->size());
-    EXPECT_EQ(::pread(seg->fd(), bytes.data(), bytes.size(), 0),
-              static_cast<ssize_t>(bytes.size()));
+std::vector<std::byte> contents(int fd) {
+    std::vector<std::byte> bytes(static_cast<std::size_t>(::lseek(fd, 0, SEEK_END)));
+    EXPECT_EQ(::pread(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
     return bytes;
+}
+
+// The bytes of a freshly created, valid topic: control and data.
+struct Bytes {
+    std::vector<std::byte> control;
+    std::vector<std::byte> data;
+};
+Bytes valid_bytes(const TopicRequest& request) {
+    auto seg = MappedSegment::create(request, *plan_segment(request));
+    EXPECT_TRUE(seg);
+    return {contents(seg->control_fd()), contents(seg->data_fd())};
+}
+
+Result<MappedSegment> map_bytes(const Bytes& b, const char* topic = "memfd/topic") {
+    return MappedSegment::map(memfd_with(b.control), memfd_with(b.data), topic, false);
 }
 
 void expect_error(const Result<MappedSegment>& r, ErrorCode code, const char* words) {
@@ -46,50 +60,76 @@ void expect_error(const Result<MappedSegment>& r, ErrorCode code, const char* wo
     EXPECT_NE(r.error().message.find("memfd/topic"), std::string::npos) << r.error().message;
 }
 
-TEST(MemfdSegment, createdSegmentMapsAgainInAnotherMapping) {
+TEST(MemfdSegment, createdTopicMapsAgainInAnotherMapping) {
     const auto request = request_for("memfd/topic");
     auto seg = MappedSegment::create(request, *plan_segment(request));
     ASSERT_TRUE(seg) << seg.error().message;
-    auto again = MappedSegment::map(UniqueFd(::dup(seg->fd())), "memfd/topic");
+    auto again = MappedSegment::map(UniqueFd(::dup(seg->control_fd())),
+                                    UniqueFd(::dup(seg->data_fd())), "memfd/topic", true);
     ASSERT_TRUE(again) << again.error().message;
     seg->view().header->write_cursor.store(42);
     EXPECT_EQ(again->view().header->write_cursor.load(), 42U);  // the same memory
+    seg->view().slots[3].size.store(7);
+    EXPECT_EQ(again->view().slots[3].size.load(), 7U);
 }
 
-TEST(MemfdSegment, createdSegmentCannotBeShrunk) {
+TEST(MemfdSegment, createdSegmentsCannotBeShrunk) {
     const auto request = request_for("memfd/topic");
     auto seg = MappedSegment::create(request, *plan_segment(request));
     ASSERT_TRUE(seg);
-    EXPECT_NE(::ftruncate(seg->fd(), 4096), 0) << "a shrinkable segment means SIGBUS for readers";
+    EXPECT_NE(::ftruncate(seg->control_fd(), 100), 0) << "shrinkable: SIGBUS for readers";
+    EXPECT_NE(::ftruncate(seg->data_fd(), 100), 0) << "shrinkable: SIGBUS for readers";
+}
+
+TEST(MemfdSegment, readOnlyDataCannotBeMappedOrReopenedWritable) {
+    const auto request = request_for("memfd/topic");
+    auto seg = MappedSegment::create(request, *plan_segment(request));
+    ASSERT_TRUE(seg);
+    auto read_only = seg->read_only_data();
+    ASSERT_TRUE(read_only) << read_only.error().message;
+    EXPECT_EQ(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_only->get(), 0),
+              MAP_FAILED);
+    EXPECT_EQ(errno, EACCES);
+    // Not even through /proc/self/fd: the inode is read-only (root is exempt, so check it
+    // as another uid).
+    const std::string path = "/proc/self/fd/" + std::to_string(read_only->get());
+    const pid_t child = ::fork();
+    if (child == 0) {
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(90);
+        const int fd = ::open(path.c_str(), O_RDWR);
+        ::_exit(fd < 0 && errno == EACCES ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
 TEST(MemfdSegment, memoryOfAnotherProgramIsRefused) {
-    expect_error(MappedSegment::map(memfd_with(std::vector<std::byte>(8192, std::byte{0x5a})),
-                                    "memfd/topic"),
-                 ErrorCode::not_a_segment, "not an ipcbus segment");
+    const Bytes junk{std::vector<std::byte>(8192, std::byte{0x5a}),
+                     std::vector<std::byte>(8192, std::byte{0x5a})};
+    expect_error(map_bytes(junk), ErrorCode::not_a_segment, "not an ipcbus segment");
 }
 
 TEST(MemfdSegment, truncatedSegmentIsRefused) {
     auto bytes = valid_bytes(request_for("memfd/topic"));
-    bytes.resize(bytes.size() / 2);
-    expect_error(MappedSegment::map(memfd_with(bytes), "memfd/topic"), ErrorCode::corrupt_segment,
-                 "truncated");
-    expect_error(MappedSegment::map(memfd_with(std::vector<std::byte>(100)), "memfd/topic"),
-                 ErrorCode::corrupt_segment, "truncated");
+    bytes.data.resize(bytes.data.size() / 2);
+    expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
+    bytes.control.resize(100);
+    expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
+    bytes.control.clear();
+    expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
 }
 
 TEST(MemfdSegment, segmentOfAnotherLayoutVersionIsRefused) {
     auto bytes = valid_bytes(request_for("memfd/topic"));
     const std::uint32_t future = layout::kLayoutVersion + 1;
-    std::memcpy(bytes.data() + offsetof(layout::TopicHeader, layout_version), &future,
+    std::memcpy(bytes.control.data() + offsetof(layout::TopicHeader, layout_version), &future,
                 sizeof future);
-    expect_error(MappedSegment::map(memfd_with(bytes), "memfd/topic"), ErrorCode::version_mismatch,
-                 "layout version 3");
+    expect_error(map_bytes(bytes), ErrorCode::version_mismatch, "layout version 4");
 }
 
 TEST(MemfdSegment, segmentOfAnotherTopicIsRefused) {
-    auto bytes = valid_bytes(request_for("memfd/other"));
-    expect_error(MappedSegment::map(memfd_with(bytes), "memfd/topic"), ErrorCode::corrupt_segment,
+    expect_error(map_bytes(valid_bytes(request_for("memfd/other"))), ErrorCode::corrupt_segment,
                  "another topic");
 }
 

@@ -21,7 +21,7 @@ void expect_error(const Result<SegmentView>& r, ErrorCode code, const std::strin
 
 TEST(SegmentFormat, formattedSegmentValidates) {
     HeapSegment seg(16);
-    auto v = validate_segment(seg.bytes(), "unit/topic");
+    auto v = validate_segment(seg.memory(), "unit/topic");
     ASSERT_TRUE(v) << v.error().message;
     EXPECT_EQ(v->mask, 15U);
     EXPECT_EQ(v->slot_size, 64U);
@@ -31,22 +31,27 @@ TEST(SegmentFormat, formattedSegmentValidates) {
 TEST(SegmentFormat, refusesForeignMagic) {
     HeapSegment seg(16);
     seg.header().magic.store(0x1234);
-    expect_error(validate_segment(seg.bytes(), "unit/topic"), ErrorCode::not_a_segment,
+    expect_error(validate_segment(seg.memory(), "unit/topic"), ErrorCode::not_a_segment,
                  "not an ipcbus segment");
 }
 
 TEST(SegmentFormat, refusesOtherLayoutVersion) {
     HeapSegment seg(16);
     seg.header().layout_version = 99;
-    expect_error(validate_segment(seg.bytes(), "unit/topic"), ErrorCode::version_mismatch,
+    expect_error(validate_segment(seg.memory(), "unit/topic"), ErrorCode::version_mismatch,
                  "layout version 99");
 }
 
 TEST(SegmentFormat, refusesTruncatedSegment) {
     HeapSegment seg(16);
-    expect_error(validate_segment(seg.bytes().first(seg.bytes().size() - 4096), "unit/topic"),
-                 ErrorCode::corrupt_segment, "truncated");
-    expect_error(validate_segment(seg.bytes().first(100), "unit/topic"), ErrorCode::corrupt_segment,
+    auto memory = seg.memory();
+    memory.data = memory.data.first(memory.data.size() - 4096);
+    expect_error(validate_segment(memory, "unit/topic"), ErrorCode::corrupt_segment, "truncated");
+    memory = seg.memory();
+    memory.control = memory.control.first(600);  // header intact, reader table cut
+    expect_error(validate_segment(memory, "unit/topic"), ErrorCode::corrupt_segment, "truncated");
+    memory.control = memory.control.first(100);
+    expect_error(validate_segment(memory, "unit/topic"), ErrorCode::corrupt_segment,
                  "smaller than its header");
 }
 
@@ -65,30 +70,30 @@ TEST(SegmentFormat, refusesInconsistentGeometry) {
                 h.slot_table_offset = 1ULL << 50;
                 break;  // far outside
             case 3:
-                h.segment_size = 1;
+                h.control_size = 1;
                 break;
             case 4:
                 h.max_readers = 0;
                 break;
         }
-        expect_error(validate_segment(seg.bytes(), "unit/topic"), ErrorCode::corrupt_segment,
+        expect_error(validate_segment(seg.memory(), "unit/topic"), ErrorCode::corrupt_segment,
                      "inconsistent");
     }
 }
 
 TEST(SegmentFormat, refusesSegmentOfAnotherTopicOrUnterminatedName) {
     HeapSegment seg(16);
-    expect_error(validate_segment(seg.bytes(), "unit/other"), ErrorCode::corrupt_segment,
+    expect_error(validate_segment(seg.memory(), "unit/other"), ErrorCode::corrupt_segment,
                  "another topic", "unit/other");
     std::memset(seg.header().topic_name, 'x', sizeof seg.header().topic_name);
-    expect_error(validate_segment(seg.bytes(), "unit/topic"), ErrorCode::corrupt_segment,
+    expect_error(validate_segment(seg.memory(), "unit/topic"), ErrorCode::corrupt_segment,
                  "another topic");
 }
 
 TEST(SegmentFormat, refusesUnknownDeliveryMode) {
     HeapSegment seg(16);
     seg.header().mode = 7;
-    expect_error(validate_segment(seg.bytes(), "unit/topic"), ErrorCode::corrupt_segment,
+    expect_error(validate_segment(seg.memory(), "unit/topic"), ErrorCode::corrupt_segment,
                  "delivery mode 7");
 }
 

@@ -54,20 +54,21 @@ Result<UniqueFd> connect_seqpacket(const std::string& abstract_name) {
     return fd;
 }
 
-int send_message(int socket, std::string_view message, int pass_fd) noexcept {
+int send_message(int socket, std::string_view message, std::span<const int> pass_fds) noexcept {
+    if (pass_fds.size() > kMaxPassedFds) return EINVAL;
     iovec iov{const_cast<char*>(message.data()), message.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-    if (pass_fd >= 0) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)]{};
+    if (!pass_fds.empty()) {
         msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * pass_fds.size());
         cmsghdr* c = CMSG_FIRSTHDR(&msg);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        c->cmsg_len = CMSG_LEN(sizeof(int) * pass_fds.size());
+        std::memcpy(CMSG_DATA(c), pass_fds.data(), sizeof(int) * pass_fds.size());
     }
     for (;;) {
         // MSG_NOSIGNAL: a vanished peer is an error code here, not a SIGPIPE.
@@ -76,7 +77,7 @@ int send_message(int socket, std::string_view message, int pass_fd) noexcept {
     }
 }
 
-RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
+RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds) {
     // One buffer per thread, allocated once: resizing `out` to the maximum for every
     // message would zero 64 KiB each time.
     thread_local std::vector<char> buffer(kMaxMessageSize + 1);
@@ -84,7 +85,7 @@ RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    // Room for a few descriptors: a hostile peer may send more than one; we close extras.
+    // Room for more descriptors than we keep: a hostile peer may send extras; we close them.
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)]{};
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
@@ -92,15 +93,15 @@ RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
     do {
         n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    fd.reset();
+    fds.clear();
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (std::size_t i = 0; i < count; ++i) {
             int received = -1;
             std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (!fd.valid()) {
-                fd.reset(received);
+            if (fds.size() < kMaxPassedFds) {
+                fds.emplace_back(received);
             } else {
                 ::close(received);
             }
@@ -110,7 +111,7 @@ RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd) {
     if (n < 0) return errno == ECONNRESET ? RecvStatus::closed : RecvStatus::error;
     if (n == 0) return RecvStatus::closed;
     if (static_cast<std::size_t>(n) > kMaxMessageSize || (msg.msg_flags & MSG_TRUNC) != 0) {
-        fd.reset();
+        fds.clear();
         return RecvStatus::too_large;
     }
     out.assign(buffer.data(), static_cast<std::size_t>(n));

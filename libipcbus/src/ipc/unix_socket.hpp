@@ -1,5 +1,5 @@
 // Unix-domain SOCK_SEQPACKET sockets in the abstract namespace, carrying whole messages
-// and, alongside, at most one file descriptor (SCM_RIGHTS). Used between ipcbusd and its
+// and, alongside, a few file descriptors (SCM_RIGHTS). Used between ipcbusd and its
 // clients. SEQPACKET keeps message boundaries and reports a peer's death as end of file.
 // The abstract namespace leaves no socket file behind after a crash, and bind() failing
 // with EADDRINUSE is how a second daemon for the same domain is refused.
@@ -8,8 +8,10 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ipc/unique_fd.hpp"
 #include "ipcbus/result.hpp"
@@ -28,14 +30,18 @@ Result<UniqueFd> listen_seqpacket(const std::string& abstract_name);
 /// Connects (client side); errno-style failure in the Error message.
 Result<UniqueFd> connect_seqpacket(const std::string& abstract_name);
 
-/// Sends one message, with `pass_fd` attached unless it is -1. Returns 0 or an errno.
-int send_message(int socket, std::string_view message, int pass_fd = -1) noexcept;
+/// Most descriptors one message carries; a receiver closes any beyond.
+inline constexpr std::size_t kMaxPassedFds = 2;
+
+/// Sends one message with `pass_fds` attached (at most kMaxPassedFds). Returns 0 or an errno.
+int send_message(int socket, std::string_view message, std::span<const int> pass_fds = {}) noexcept;
 
 enum class RecvStatus { message, closed, too_large, would_block, error };
 
-/// Receives one message into `out`. A descriptor that came with it lands in `fd` (closed
-/// automatically if unwanted). too_large: the message exceeded kMaxMessageSize (dropped).
-RecvStatus recv_message(int socket, std::string& out, UniqueFd& fd);
+/// Receives one message into `out`. Descriptors that came with it land in `fds` (the
+/// first kMaxPassedFds; others are closed at once). too_large: the message exceeded
+/// kMaxMessageSize (dropped, descriptors closed).
+RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds);
 
 /// The peer's credentials as the kernel recorded them at connect time (SO_PEERCRED).
 struct PeerCredentials {

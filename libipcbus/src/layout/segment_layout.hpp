@@ -3,7 +3,12 @@
 //
 // >>> Whoever changes any struct, constant or offset in this file: bump kLayoutVersion. <<<
 //
-//   offset 0                                  one segment per topic
+//   Each topic has two segments: a control segment, which every process that uses the
+//   topic may write (readers publish their positions there), and a data segment, which
+//   only publishers may write: subscribers map it read-only, and cannot reopen it
+//   writable (its inode is read-only to everyone), so no reader can corrupt a message.
+//
+//   control segment, offset 0
 //   +-------------------------------------------------------------------------+
 //   | TopicHeader (512 B)                                                     |
 //   |   line 0-5  identity, written once by the creator: magic (stored LAST), |
@@ -13,6 +18,9 @@
 //   +-------------------------------------------------------------------------+
 //   | ReaderEntry[max_readers]      64 B each, one cache line per reader      |
 //   |   state, pid, cursor (next expected sequence), lost, skipped            |
+//   +-------------------------------------------------------------------------+  page
+//
+//   data segment, offset 0
 //   +-------------------------------------------------------------------------+
 //   | SlotHeader[capacity]          64 B each, one cache line per slot        |
 //   |   stamp (the only truth about the slot), size, publisher, timestamp,    |
@@ -45,7 +53,7 @@
 namespace ipcbus::layout {
 
 inline constexpr std::uint64_t kMagic = 0x3153554243504921ULL;  // "!IPCBUS1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kNameCapacity = 128;  // 127 characters + NUL
@@ -63,16 +71,16 @@ struct alignas(kCacheLine) TopicHeader {
     // --- identity: written by the creator before magic, read-only afterwards ----------
     std::atomic<std::uint64_t> magic;  // kMagic, stored last with release ordering
     std::uint32_t layout_version;
-    std::uint32_t header_size;  // sizeof(TopicHeader)
-    std::uint64_t segment_size;
-    std::uint32_t capacity;     // slot count, a power of two
-    std::uint32_t max_readers;  // entries in the reader table
-    std::uint64_t slot_size;    // largest payload
+    std::uint32_t header_size;   // sizeof(TopicHeader)
+    std::uint64_t control_size;  // the control segment (this header and the reader table)
+    std::uint32_t capacity;      // slot count, a power of two
+    std::uint32_t max_readers;   // entries in the reader table
+    std::uint64_t slot_size;     // largest payload
     std::uint64_t payload_stride;
-    std::uint64_t reader_table_offset;
-    std::uint64_t slot_table_offset;
-    std::uint64_t payload_offset;
-    std::uint8_t mode;  // DeliveryMode
+    std::uint64_t reader_table_offset;  // in the control segment
+    std::uint64_t slot_table_offset;    // in the data segment
+    std::uint64_t payload_offset;       // in the data segment
+    std::uint8_t mode;                  // DeliveryMode
     std::uint8_t reserved0[7];
     std::uint64_t type_size;
     std::uint32_t type_align;
@@ -81,7 +89,8 @@ struct alignas(kCacheLine) TopicHeader {
     std::uint64_t created_unix_ns;
     char topic_name[kNameCapacity];  // NUL-terminated
     char type_name[kNameCapacity];   // NUL-terminated
-    std::uint8_t reserved1[16];
+    std::uint64_t data_size;         // the data segment (slot headers and payloads)
+    std::uint8_t reserved1[8];
 
     // --- publishers' claim ticket, on its own cache line ------------------------------
     alignas(kCacheLine) std::atomic<std::uint64_t> write_cursor;
@@ -122,7 +131,8 @@ static_assert(std::is_standard_layout_v<SlotHeader>);
 static_assert(sizeof(TopicHeader) == 512 && alignof(TopicHeader) == 64);
 static_assert(offsetof(TopicHeader, magic) == 0);
 static_assert(offsetof(TopicHeader, layout_version) == 8);
-static_assert(offsetof(TopicHeader, segment_size) == 16);
+static_assert(offsetof(TopicHeader, control_size) == 16);
+static_assert(offsetof(TopicHeader, data_size) == 368);
 static_assert(offsetof(TopicHeader, capacity) == 24);
 static_assert(offsetof(TopicHeader, slot_size) == 32);
 static_assert(offsetof(TopicHeader, reader_table_offset) == 48);
@@ -153,10 +163,11 @@ struct Geometry {
     std::uint32_t max_readers;
     std::uint64_t slot_size;
     std::uint64_t payload_stride;
-    std::uint64_t reader_table_offset;
-    std::uint64_t slot_table_offset;
+    std::uint64_t reader_table_offset;  // control segment
+    std::uint64_t control_size;
+    std::uint64_t slot_table_offset;  // data segment
     std::uint64_t payload_offset;
-    std::uint64_t segment_size;
+    std::uint64_t data_size;
 
     friend bool operator==(const Geometry&, const Geometry&) = default;
 };
@@ -180,10 +191,11 @@ constexpr std::optional<Geometry> compute_geometry(std::uint64_t capacity, std::
     // Large payloads start on a page, so huge frames map and fault page by page.
     g.payload_stride = round_up(slot_size, slot_size >= kPage ? kPage : kCacheLine);
     g.reader_table_offset = sizeof(TopicHeader);
-    g.slot_table_offset = g.reader_table_offset + max_readers * sizeof(ReaderEntry);
-    g.payload_offset = round_up(g.slot_table_offset + capacity * sizeof(SlotHeader), kPage);
-    g.segment_size = round_up(g.payload_offset + capacity * g.payload_stride, kPage);
-    if (g.segment_size > (1ULL << 40)) return std::nullopt;  // 1 TiB: surely a mistake
+    g.control_size = round_up(g.reader_table_offset + max_readers * sizeof(ReaderEntry), kPage);
+    g.slot_table_offset = 0;
+    g.payload_offset = round_up(capacity * sizeof(SlotHeader), kPage);
+    g.data_size = round_up(g.payload_offset + capacity * g.payload_stride, kPage);
+    if (g.data_size > (1ULL << 40)) return std::nullopt;  // 1 TiB: surely a mistake
     return g;
 }
 
