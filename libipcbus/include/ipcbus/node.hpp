@@ -48,6 +48,9 @@ struct TopicInfo {
     std::vector<ReaderInfo> readers;
 };
 
+/// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.
+/// Do not use a Node across fork(): the child shares the parent's connection; it must
+/// create a Node of its own (exec'ed children start fresh anyway).
 class Node {
   public:
     /// Setup: validates the domain and connects to its daemon, starting one if needed.
