@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 #include "clock.hpp"
 #include "ipc/unix_socket.hpp"
@@ -142,11 +143,23 @@ Result<std::shared_ptr<DaemonClient>> DaemonClient::connect(const std::string& d
 DaemonClient::DaemonClient(UniqueFd socket, std::string domain)
     : socket_(std::move(socket)),
       domain_(std::move(domain)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      owner_pid_(::getpid()) {
     watcher_ = std::thread([this] { watch(); });
 }
 
+bool DaemonClient::in_forked_child() const noexcept {
+    return ::getpid() != owner_pid_;
+}
+
 DaemonClient::~DaemonClient() {
+    if (in_forked_child()) {
+        // The watcher thread lives in the parent only: joining its copy here would hang.
+        // Reusing the member's storage without running ~thread is allowed; the copy is
+        // simply forgotten. The descriptors closed below are this process's own copies.
+        ::new (static_cast<void*>(&watcher_)) std::thread();
+        return;
+    }
     stopping_.store(true);
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
@@ -154,6 +167,11 @@ DaemonClient::~DaemonClient() {
 }
 
 Result<DaemonClient::Reply> DaemonClient::call(const nlohmann::json& request) {
+    if (in_forked_child()) {
+        return Error{ErrorCode::invalid_argument,
+                     "this Node was created by process " + std::to_string(owner_pid_) +
+                         " before fork(); create a new Node in the child"};
+    }
     std::lock_guard lock(mutex_);
     if (!connected_) return unreachable(domain_, "connection lost; reconnecting");
     return call_locked(request);
@@ -193,6 +211,7 @@ std::uint64_t DaemonClient::remember(nlohmann::json open_request, std::uint32_t 
 }
 
 void DaemonClient::forget(std::uint64_t local_id) noexcept {
+    if (in_forked_child()) return;  // the parent's handle: not ours to close
     try {
         std::lock_guard lock(mutex_);
         const auto it = registered_.find(local_id);

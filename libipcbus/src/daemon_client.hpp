@@ -8,6 +8,8 @@
 // through the daemon.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -82,6 +84,11 @@ class DaemonClient {
     UniqueFd wake_;  // eventfd: tells the watcher to stop
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> reconnections_{0};
+    // The process that made this client. In a child forked from it the connection is the
+    // parent's: the child must not speak on it (a "close" would close the parent's
+    // handles), and the watcher thread does not exist there.
+    const pid_t owner_pid_;
+    [[nodiscard]] bool in_forked_child() const noexcept;
     std::thread watcher_;
 };
 

@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,6 +107,36 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
     while (const dirent* e = ::readdir(dir.get())) {
         EXPECT_EQ(std::string(e->d_name).find(domain_), std::string::npos) << e->d_name;
     }
+}
+
+// --- fork -----------------------------------------------------------------------------------
+
+// A child forked without exec that lets the parent's objects die (as returning from main
+// would) must neither hang nor close the parent's handles, and may not use the parent's
+// Node; a Node of its own works.
+TEST_F(DaemonTest, forkedChildNeitherHangsNorClosesItsParentsHandles) {
+    std::optional<ipcbus::Node> inherited = make_node();
+    std::optional<ipcbus::RawSubscriber> sub(
+        std::move(ipcbus::RawSubscriber::create(*inherited, "fork/topic", {16, 64, 0})).value());
+    const pid_t child = ::fork();
+    if (child == 0) {
+        auto refused = ipcbus::RawPublisher::create(*inherited, "fork/topic");
+        const bool refused_ok =
+            !refused && refused.error().message.find("before fork()") != std::string::npos;
+        sub.reset();
+        inherited.reset();
+        auto own = ipcbus::Node::create({domain_});
+        const bool own_ok = own && ipcbus::RawPublisher::create(*own, "fork/topic").has_value();
+        ::_exit(refused_ok && own_ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    const auto topics = settled_topics(node_);
+    ASSERT_EQ(topics.size(), 1U);
+    EXPECT_EQ(topics[0].subscribers, 1U) << "the child closed the parent's subscriber";
+    ASSERT_EQ(topics[0].readers.size(), 1U);
+    EXPECT_EQ(topics[0].readers[0].pid, ::getpid());
 }
 
 // --- security ------------------------------------------------------------------------------
