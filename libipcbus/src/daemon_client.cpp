@@ -170,7 +170,7 @@ Result<DaemonClient::Reply> DaemonClient::call(const nlohmann::json& request) {
     if (in_forked_child()) {
         return Error{ErrorCode::invalid_argument,
                      "this Node was created by process " + std::to_string(owner_pid_) +
-                         " before fork(); create a new Node in the child"};
+                         " before fork(); a forked child must exec and create its own Node"};
     }
     std::lock_guard lock(mutex_);
     if (!connected_) return unreachable(domain_, "connection lost; reconnecting");

@@ -113,7 +113,8 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
 
 // A child forked without exec that lets the parent's objects die (as returning from main
 // would) must neither hang nor close the parent's handles, and may not use the parent's
-// Node; a Node of its own works.
+// Node. (It does not start a Node of its own here: that starts a thread, which POSIX does
+// not promise after forking a multithreaded process, and ThreadSanitizer refuses.)
 TEST_F(DaemonTest, forkedChildNeitherHangsNorClosesItsParentsHandles) {
     std::optional<ipcbus::Node> inherited = make_node();
     std::optional<ipcbus::RawSubscriber> sub(
@@ -125,9 +126,7 @@ TEST_F(DaemonTest, forkedChildNeitherHangsNorClosesItsParentsHandles) {
             !refused && refused.error().message.find("before fork()") != std::string::npos;
         sub.reset();
         inherited.reset();
-        auto own = ipcbus::Node::create({domain_});
-        const bool own_ok = own && ipcbus::RawPublisher::create(*own, "fork/topic").has_value();
-        ::_exit(refused_ok && own_ok ? 0 : 1);
+        ::_exit(refused_ok ? 0 : 1);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);

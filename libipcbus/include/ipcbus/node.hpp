@@ -49,8 +49,10 @@ struct TopicInfo {
 };
 
 /// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.
-/// Do not use a Node across fork(): the child shares the parent's connection; it must
-/// create a Node of its own (exec'ed children start fresh anyway).
+/// Do not use a Node across fork(): in the child it refuses to work (the connection is the
+/// parent's) and its destruction leaves the parent's topics alone. A child that needs the
+/// bus should exec (a Node keeps a thread, and after forking a multithreaded process POSIX
+/// promises only async-signal-safe calls until exec).
 class Node {
   public:
     /// Setup: validates the domain and connects to its daemon, starting one if needed.
