@@ -255,7 +255,6 @@ void DaemonClient::reconnect() {
             socket_ = std::move(fd).value();
             connected_ = true;
             reregister_locked();
-            reconnections_.fetch_add(1);
             return;
         }
         pollfd wake{wake_.get(), POLLIN, 0};

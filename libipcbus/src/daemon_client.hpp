@@ -57,9 +57,6 @@ class DaemonClient {
 
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
 
-    /// Number of completed reconnections (for tests and diagnostics). Thread-safe.
-    [[nodiscard]] std::uint64_t reconnections() const noexcept { return reconnections_.load(); }
-
   private:
     struct Registration {
         nlohmann::json open_request;
@@ -83,7 +80,6 @@ class DaemonClient {
     std::uint64_t next_local_id_ = 1;
     UniqueFd wake_;  // eventfd: tells the watcher to stop
     std::atomic<bool> stopping_{false};
-    std::atomic<std::uint64_t> reconnections_{0};
     // The process that made this client. In a child forked from it the connection is the
     // parent's: the child must not speak on it (a "close" would close the parent's
     // handles), and the watcher thread does not exist there.

@@ -1,12 +1,13 @@
 // The ipcbusd wire protocol: one JSON object per SOCK_SEQPACKET message (at most
-// kMaxMessageSize bytes), a segment's memfd attached to the reply that grants it.
+// kMaxMessageSize bytes); a reply that grants a topic carries its two memfds (control,
+// then data: read-write for publishers, read-only for subscribers).
 //
 //   request  {"v":1, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
 //             "type":{"name":..., "size":N, "align":N, "schema":N},
 //             "capacity":N, "slot_size":N, "max_readers":N, "mode":"overwrite"}
-//   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + fd
+//   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + 2 fds
 //            (index: the reader-table row of a subscriber, the id of a publisher)
-//   request  {"v":1, "op":"adopt", <the open fields>, "index":I}  + the segment's fd
+//   request  {"v":1, "op":"adopt", <the open fields>, "index":I}  + the 2 segment fds
 //            reply {"ok":true, "handle":H, ...}: a client re-registers a topic it held
 //            under a previous daemon (after a restart), handing over the segment itself
 //   request  {"v":1, "op":"close", "handle":H}          reply {"ok":true}

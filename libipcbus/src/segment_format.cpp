@@ -105,7 +105,6 @@ void format_segment(const SegmentMemory& memory, const TopicRequest& request,
     copy_name(h->topic_name, request.topic);
     copy_name(h->type_name, request.type.name);
     h->write_cursor.store(0, std::memory_order_relaxed);
-    h->attached.store(1, std::memory_order_relaxed);
     h->next_publisher_id.store(1, std::memory_order_relaxed);
     // Reader entries and slot headers are all-zero (free, never written) in zeroed memory;
     // construct them so the atomics' lifetimes begin.

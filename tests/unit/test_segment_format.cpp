@@ -25,7 +25,7 @@ TEST(SegmentFormat, formattedSegmentValidates) {
     ASSERT_TRUE(v) << v.error().message;
     EXPECT_EQ(v->mask, 15U);
     EXPECT_EQ(v->slot_size, 64U);
-    EXPECT_EQ(v->header->attached.load(), 1U);
+    EXPECT_EQ(v->header->write_cursor.load(), 0U);
 }
 
 TEST(SegmentFormat, refusesForeignMagic) {

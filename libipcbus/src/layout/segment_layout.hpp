@@ -14,7 +14,7 @@
 //   |   line 0-5  identity, written once by the creator: magic (stored LAST), |
 //   |             layout version, geometry, offsets, type, topic name         |
 //   |   line 6    write_cursor: next sequence to claim (publishers only)      |
-//   |   line 7    attached count, publisher ids, skipped counter              |
+//   |   line 7    next publisher id, skipped counter                          |
 //   +-------------------------------------------------------------------------+
 //   | ReaderEntry[max_readers]      64 B each, one cache line per reader      |
 //   |   state, pid, cursor (next expected sequence), lost, skipped            |
@@ -96,7 +96,7 @@ struct alignas(kCacheLine) TopicHeader {
     alignas(kCacheLine) std::atomic<std::uint64_t> write_cursor;
 
     // --- bookkeeping, on its own cache line (touched at attach/detach, abandon) --------
-    alignas(kCacheLine) std::atomic<std::uint32_t> attached;  // processes mapping it
+    alignas(kCacheLine) std::uint32_t reserved2;  // unused (was an attach count)
     std::atomic<std::uint32_t> next_publisher_id;
     std::atomic<std::uint64_t> skipped_total;  // loans abandoned
 };
@@ -144,7 +144,7 @@ static_assert(offsetof(TopicHeader, schema_hash) == 96);
 static_assert(offsetof(TopicHeader, topic_name) == 112);
 static_assert(offsetof(TopicHeader, type_name) == 240);
 static_assert(offsetof(TopicHeader, write_cursor) == 384);
-static_assert(offsetof(TopicHeader, attached) == 448);
+static_assert(offsetof(TopicHeader, next_publisher_id) == 452);
 static_assert(offsetof(TopicHeader, skipped_total) == 456);
 static_assert(sizeof(ReaderEntry) == 64 && alignof(ReaderEntry) == 64);
 static_assert(offsetof(ReaderEntry, cursor) == 8);
