@@ -42,6 +42,13 @@ struct Client {
     std::vector<std::string> watches;  // patterns this (watcher) connection asked for
 };
 
+// A consumer group of a topic: its row in the reader table (holding the shared cursor)
+// and how many members it has; the group ends with its last member.
+struct Group {
+    std::uint32_t row;
+    std::uint32_t members;
+};
+
 struct Topic {
     std::string name;
     std::string type_name;
@@ -53,6 +60,7 @@ struct Topic {
     // False only for a topic re-adopted (after a restart) from subscribers alone, who hold
     // the data read-only; a publisher's adoption upgrades it.
     bool data_writable = true;
+    std::map<std::string, Group, std::less<>> groups;
 };
 
 using Fds = std::vector<detail::UniqueFd>;
@@ -62,6 +70,7 @@ struct Handle {
     std::string topic;
     protocol::Role role;
     std::uint32_t index;  // reader row or publisher id
+    std::string group;    // a subscriber's consumer group, if any
 };
 
 // The groups the kernel says the peer is in (SO_PEERGROUPS), primary gid first.
@@ -105,12 +114,18 @@ struct Daemon::State {
     Result<Ok> upgrade_to_writable(Topic& topic, Fds segments);
     void free_rows_of_dead_processes(Topic& topic);
     [[nodiscard]] bool publisher_id_free(const Topic& topic, std::uint64_t id) const;
-    Result<json> grant(Client& client, int fd, Topic& topic, protocol::Role role,
+    Result<json> grant(Client& client, int fd, Topic& topic, const protocol::OpenRequest& req,
                        std::uint32_t index, bool created, std::vector<int>& pass_fds);
     Result<json> open(Client& client, int fd, const json& request, std::vector<int>& pass_fds);
     Result<Topic*> find_or_create(const Client& client, const protocol::OpenRequest& req,
                                   bool& created);
     Result<std::uint32_t> claim_reader_row(Topic& topic, pid_t pid);
+    Result<std::uint32_t> add_reader(Topic& topic, pid_t pid, const ipcbus::ReaderOptions& reader);
+    Result<std::uint32_t> join_group(Topic& topic, std::uint32_t member,
+                                     const ipcbus::ReaderOptions& reader);
+    void free_reader_row(Topic& topic, const Handle& handle);
+    void leave_group(Topic& topic, const std::string& group);
+    void readopt_group_member(Topic& topic, std::uint32_t member, const std::string& group);
     Result<json> close(Client& client, const json& request);
     void release(std::uint64_t handle, bool owner_died);
     void drop_topic(const std::string& name);
@@ -333,7 +348,7 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
     Topic& t = **topic;
     std::uint32_t index = 0;
     if (req->role == protocol::Role::subscriber) {
-        auto row = claim_reader_row(t, client.cred.pid);
+        auto row = add_reader(t, client.cred.pid, req->reader);
         if (!row) {
             if (t.handles.empty()) drop_topic(t.name);
             return std::move(row).error();
@@ -343,14 +358,16 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
         // Relaxed: a unique number; the daemon is the only one handing them out.
         index = t.segment.view().header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);
     }
-    return grant(client, fd, t, req->role, index, created, pass_fds);
+    return grant(client, fd, t, *req, index, created, pass_fds);
 }
 
 // Records a handle of `client` on `topic` and builds the reply that hands over the segment.
-Result<json> Daemon::State::grant(Client& client, int fd, Topic& topic, protocol::Role role,
-                                  std::uint32_t index, bool created, std::vector<int>& pass_fds) {
+Result<json> Daemon::State::grant(Client& client, int fd, Topic& topic,
+                                  const protocol::OpenRequest& req, std::uint32_t index,
+                                  bool created, std::vector<int>& pass_fds) {
+    const protocol::Role role = req.role;
     const std::uint64_t handle = next_handle++;
-    handles.emplace(handle, Handle{fd, topic.name, role, index});
+    handles.emplace(handle, Handle{fd, topic.name, role, index, req.reader.group});
     client.handles.insert(handle);
     topic.handles.insert(handle);
     // Publishers get the data segment writable; subscribers get a read-only descriptor, so
@@ -401,8 +418,11 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request, F
                                                           " is not this process's"};
         }
     }
+    if (req->role == protocol::Role::subscriber && !req->reader.group.empty()) {
+        readopt_group_member(t, static_cast<std::uint32_t>(*index), req->reader.group);
+    }
     std::vector<int> ignored;  // the client has the segments already
-    return grant(client, fd, t, req->role, static_cast<std::uint32_t>(*index), false, ignored);
+    return grant(client, fd, t, *req, static_cast<std::uint32_t>(*index), false, ignored);
 }
 
 namespace {
@@ -465,7 +485,8 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
                 client.cred.uid,
                 {},
                 std::move(read_only).value(),
-                data_writable};
+                data_writable,
+                {}};
     total_bytes += topic.segment.size();
     spdlog::info("topic '{}' adopted from pid {} (registry rebuilt after a restart)", topic.name,
                  client.cred.pid);
@@ -507,7 +528,11 @@ void Daemon::State::free_rows_of_dead_processes(Topic& topic) {
     const detail::SegmentView& view = topic.segment.view();
     for (std::uint32_t i = 0; i < view.max_readers; ++i) {
         layout::ReaderEntry& row = view.readers[i];
-        if (row.state.load(std::memory_order_relaxed) == 0) continue;
+        // Group rows belong to no process; orphan rows hold messages for their group.
+        const auto state =
+            static_cast<layout::ReaderState>(row.state.load(std::memory_order_relaxed));
+        if (state != layout::ReaderState::active && state != layout::ReaderState::claiming)
+            continue;
         if (::kill(row.pid, 0) == 0 || errno != ESRCH) continue;
         // Release: pairs with the acquire of the next claim, as in release().
         row.state.store(static_cast<std::uint32_t>(layout::ReaderState::free),
@@ -560,7 +585,8 @@ Result<Topic*> Daemon::State::find_or_create(const Client& client, const protoco
                 client.cred.uid,
                 {},
                 std::move(read_only).value(),
-                true};
+                true,
+                {}};
     spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes", topic.name,
                  client.cred.pid, topic.type_name, geometry->capacity, geometry->slot_size);
     created = true;
@@ -576,20 +602,149 @@ Result<std::uint32_t> Daemon::State::claim_reader_row(Topic& topic, pid_t pid) {
         auto expected = static_cast<std::uint32_t>(layout::ReaderState::free);
         // Acquire: see the previous owner's final statistics stores before resetting them.
         if (!entry.state.compare_exchange_strong(
-                expected, static_cast<std::uint32_t>(layout::ReaderState::active),
+                expected, static_cast<std::uint32_t>(layout::ReaderState::claiming),
                 std::memory_order_acquire, std::memory_order_relaxed)) {
             continue;
         }
+        // Relaxed: nothing reads a claiming row but us; the client reads it after our
+        // reply (the socket orders), publishers after activate_row's seq_cst store.
         entry.pid = pid;
-        // Relaxed: the client reads these after receiving our reply (the socket orders).
-        entry.cursor.store(view.header->write_cursor.load(std::memory_order_relaxed),
-                           std::memory_order_relaxed);
+        const std::uint64_t now = view.header->write_cursor.load(std::memory_order_relaxed);
+        entry.cursor.store(now, std::memory_order_relaxed);
+        entry.released.store(now, std::memory_order_relaxed);
         entry.lost.store(0, std::memory_order_relaxed);
         entry.skipped.store(0, std::memory_order_relaxed);
+        entry.group.store(0, std::memory_order_relaxed);
+        entry.orphans.store(0, std::memory_order_relaxed);
+        for (auto& word : entry.in_flight)
+            word.store(layout::kNoSequence, std::memory_order_relaxed);
         return i;
     }
     return Error{ErrorCode::resource_exhausted, "topic '" + topic.name + "': reader table full (" +
                                                     std::to_string(view.max_readers) + " readers)"};
+}
+
+namespace {
+
+// Makes a claimed row count: `state` (active or group) with seq_cst, then the start cursor
+// from a cursor read after it. A reliable publisher that did not see the row yet can only
+// reach sequences below that cursor plus a ring (see oldest_needed in ring.cpp), so every
+// message from `start` on is safe, except history messages a publisher was already about
+// to reuse: the reader sees those overwritten and counts them lost.
+void activate_row(const detail::SegmentView& view, layout::ReaderEntry& row,
+                  layout::ReaderState state, std::uint32_t history) {
+    row.state.store(static_cast<std::uint32_t>(state), std::memory_order_seq_cst);
+    const std::uint64_t now = view.header->write_cursor.load(std::memory_order_seq_cst);
+    const std::uint64_t back = std::min<std::uint64_t>({history, now, view.mask + 1});
+    row.cursor.store(now - back, std::memory_order_seq_cst);
+    row.released.store(now - back, std::memory_order_seq_cst);
+}
+
+void free_row(const detail::SegmentView& view, layout::ReaderEntry& row) {
+    // Release: our resets of the row happen-before its next owner's claim.
+    row.state.store(static_cast<std::uint32_t>(layout::ReaderState::free),
+                    std::memory_order_release);
+    detail::notify_space(view);  // a reliable publisher may have waited for this reader
+}
+
+bool holds_messages(const layout::ReaderEntry& row) {
+    for (const auto& word : row.in_flight) {
+        // Acquire: the member's last stores are visible (it is gone, or closing).
+        if (word.load(std::memory_order_acquire) != layout::kNoSequence) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+// A plain reader gets a row of its own; a group member gets one too, tied to the group's.
+Result<std::uint32_t> Daemon::State::add_reader(Topic& topic, pid_t pid,
+                                                const ipcbus::ReaderOptions& reader) {
+    auto row = claim_reader_row(topic, pid);
+    if (!row) return row;
+    const detail::SegmentView& view = topic.segment.view();
+    if (reader.group.empty()) {
+        activate_row(view, view.readers[*row], layout::ReaderState::active, reader.history);
+        return row;
+    }
+    auto joined = join_group(topic, *row, reader);
+    if (!joined) {
+        free_row(view, view.readers[*row]);
+        return std::move(joined).error();
+    }
+    return row;
+}
+
+Result<std::uint32_t> Daemon::State::join_group(Topic& topic, std::uint32_t member,
+                                                const ipcbus::ReaderOptions& reader) {
+    const detail::SegmentView& view = topic.segment.view();
+    auto it = topic.groups.find(reader.group);
+    if (it == topic.groups.end()) {
+        auto row = claim_reader_row(topic, 0);
+        if (!row) return std::move(row).error();
+        activate_row(view, view.readers[*row], layout::ReaderState::group, reader.history);
+        it = topic.groups.emplace(reader.group, Group{*row, 0}).first;
+        spdlog::info("topic '{}': consumer group '{}' created (row {})", topic.name, reader.group,
+                     *row);
+    }
+    layout::ReaderEntry& row = view.readers[member];
+    row.group.store(it->second.row + 1, std::memory_order_relaxed);
+    // A member's own cursor is unused; it gates through its in-flight marks only.
+    activate_row(view, row, layout::ReaderState::active, 0);
+    ++it->second.members;
+    return member;
+}
+
+// After a restart: a member re-registering brings its group's name back to the registry.
+void Daemon::State::readopt_group_member(Topic& topic, std::uint32_t member,
+                                         const std::string& group) {
+    const std::uint32_t row =
+        topic.segment.view().readers[member].group.load(std::memory_order_relaxed);
+    if (row == 0 || row > topic.segment.view().max_readers) return;
+    auto [it, inserted] = topic.groups.try_emplace(group, Group{row - 1, 0});
+    ++it->second.members;
+}
+
+// A member that leaves (or dies) holding messages leaves its row behind as an orphan,
+// whose messages the other members take over; the others' rows are simply freed.
+void Daemon::State::free_reader_row(Topic& topic, const Handle& handle) {
+    const detail::SegmentView& view = topic.segment.view();
+    layout::ReaderEntry& row = view.readers[handle.index];
+    if (!handle.group.empty() && holds_messages(row)) {
+        auto group = topic.groups.find(handle.group);
+        if (group != topic.groups.end()) {
+            view.readers[group->second.row].orphans.fetch_add(1, std::memory_order_relaxed);
+            // Release: members that see the orphan see its in-flight marks.
+            row.state.store(static_cast<std::uint32_t>(layout::ReaderState::orphan),
+                            std::memory_order_release);
+            spdlog::info(
+                "topic '{}': reader row {} (pid {}) left messages in flight; group '{}' "
+                "takes them over",
+                topic.name, handle.index, row.pid, handle.group);
+        }
+    } else {
+        free_row(view, row);
+    }
+    if (!handle.group.empty()) leave_group(topic, handle.group);
+}
+
+// The last member gone: the group, and whatever its dead members held, ends.
+void Daemon::State::leave_group(Topic& topic, const std::string& group) {
+    auto it = topic.groups.find(group);
+    if (it == topic.groups.end() || --it->second.members > 0) return;
+    const detail::SegmentView& view = topic.segment.view();
+    const std::uint32_t group_row = it->second.row;
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        layout::ReaderEntry& row = view.readers[i];
+        if (row.state.load(std::memory_order_relaxed) ==
+                static_cast<std::uint32_t>(layout::ReaderState::orphan) &&
+            row.group.load(std::memory_order_relaxed) == group_row + 1) {
+            free_row(view, row);
+        }
+    }
+    free_row(view, view.readers[group_row]);
+    topic.groups.erase(it);
+    spdlog::info("topic '{}': consumer group '{}' ended with its last member", topic.name, group);
 }
 
 Result<json> Daemon::State::close(Client& client, const json& request) {
@@ -609,9 +764,7 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
     if (t != topics.end()) {
         const detail::SegmentView& view = t->second.segment.view();
         if (h->second.role == protocol::Role::subscriber) {
-            // Release: our resets of the row happen-before its next owner's claim.
-            view.readers[h->second.index].state.store(
-                static_cast<std::uint32_t>(layout::ReaderState::free), std::memory_order_release);
+            free_reader_row(t->second, h->second);
         } else if (owner_died && !t->second.data_writable) {
             spdlog::warn(
                 "topic '{}': publisher {} died, but no publisher has re-registered since "
@@ -712,26 +865,47 @@ json Daemon::State::describe(const Topic& t) const {
     for (std::uint64_t id : t.handles) {
         (handles.at(id).role == protocol::Role::publisher ? publishers : subscribers) += 1;
     }
+    std::map<std::uint32_t, const std::string*> group_of_row;  // group row + 1 -> name
+    json groups = json::array();
+    for (const auto& [name, group] : t.groups) {
+        group_of_row[group.row + 1] = &name;
+        const layout::ReaderEntry& r = view.readers[group.row];
+        // Relaxed throughout: a snapshot for humans and tools.
+        groups.push_back({{"name", name},
+                          {"members", group.members},
+                          {"next", r.cursor.load(std::memory_order_relaxed)},
+                          {"lost", r.lost.load(std::memory_order_relaxed)}});
+    }
     json readers = json::array();
     for (std::uint32_t i = 0; i < view.max_readers; ++i) {
         const layout::ReaderEntry& r = view.readers[i];
-        // Relaxed throughout: a snapshot for humans and tools.
-        if (r.state.load(std::memory_order_relaxed) == 0) continue;
-        readers.push_back({{"pid", r.pid},
-                           {"next", r.cursor.load(std::memory_order_relaxed)},
-                           {"lost", r.lost.load(std::memory_order_relaxed)},
-                           {"skipped", r.skipped.load(std::memory_order_relaxed)}});
+        if (r.state.load(std::memory_order_relaxed) !=
+            static_cast<std::uint32_t>(layout::ReaderState::active)) {
+            continue;
+        }
+        json reader{{"pid", r.pid},
+                    {"next", r.cursor.load(std::memory_order_relaxed)},
+                    {"lost", r.lost.load(std::memory_order_relaxed)},
+                    {"skipped", r.skipped.load(std::memory_order_relaxed)}};
+        if (auto g = group_of_row.find(r.group.load(std::memory_order_relaxed));
+            g != group_of_row.end()) {
+            reader["group"] = *g->second;
+            // A member has no cursor of its own: its lag is its group's.
+            reader["next"] = view.readers[g->first - 1].cursor.load(std::memory_order_relaxed);
+        }
+        readers.push_back(std::move(reader));
     }
     return json{{"name", t.name},
                 {"type", t.type_name},
                 {"slot_size", view.slot_size},
                 {"capacity", view.mask + 1},
-                {"mode", "overwrite"},
+                {"mode", view.reliable ? "reliable" : "overwrite"},
                 {"publishers", publishers},
                 {"subscribers", subscribers},
                 {"published", view.header->write_cursor.load(std::memory_order_relaxed)},
                 {"creator_pid", t.creator_pid},
-                {"readers", std::move(readers)}};
+                {"readers", std::move(readers)},
+                {"groups", std::move(groups)}};
 }
 
 }  // namespace ipcbusd

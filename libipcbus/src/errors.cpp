@@ -44,6 +44,8 @@ std::string_view to_string(LoanError error) noexcept {
             return "payload_too_large";
         case LoanError::too_many_loans:
             return "too_many_loans";
+        case LoanError::would_block:
+            return "would_block";
     }
     return "unknown";
 }
@@ -56,6 +58,8 @@ std::string_view to_string(ReceiveError error) noexcept {
             return "size_mismatch";
         case ReceiveError::buffer_too_small:
             return "buffer_too_small";
+        case ReceiveError::too_many_samples:
+            return "too_many_samples";
     }
     return "unknown";
 }
@@ -64,6 +68,8 @@ std::string_view to_string(DeliveryMode mode) noexcept {
     switch (mode) {
         case DeliveryMode::overwrite:
             return "overwrite";
+        case DeliveryMode::reliable:
+            return "reliable";
     }
     return "unknown";
 }

@@ -66,4 +66,18 @@ Result<Ok> validate_topic_name(std::string_view topic) {
     return Ok{};
 }
 
+Result<Ok> validate_group_name(std::string_view group) {
+    if (group.empty() || group.size() > max_group_name_length) {
+        return Error{ErrorCode::invalid_name,
+                     "consumer group '" + printable(group) + "': must be 1 to 64 characters"};
+    }
+    for (char c : group) {
+        if (!is_topic_level_char(c)) {
+            return Error{ErrorCode::invalid_name, "consumer group '" + printable(group) +
+                                                      "': only letters, digits, '_', '-' and '.'"};
+        }
+    }
+    return Ok{};
+}
+
 }  // namespace ipcbus::detail

@@ -23,4 +23,7 @@ Result<Ok> validate_domain_name(std::string_view domain);
 /// never become a path component of its own.
 Result<Ok> validate_topic_name(std::string_view topic);
 
+/// A consumer group: 1-64 characters of [A-Za-z0-9_.-].
+Result<Ok> validate_group_name(std::string_view group);
+
 }  // namespace ipcbus::detail

@@ -36,16 +36,30 @@ T field(const nlohmann::json& object, const char* name, T fallback = T{}) {
 }
 
 TopicInfo topic_from_json(const nlohmann::json& t) {
-    TopicInfo info{field<std::string>(t, "name"),          field<std::string>(t, "type"),
-                   field<std::uint64_t>(t, "slot_size"),   field<std::uint32_t>(t, "capacity"),
-                   field<std::string>(t, "mode"),          field<std::uint32_t>(t, "publishers"),
-                   field<std::uint32_t>(t, "subscribers"), field<std::uint64_t>(t, "published"),
-                   field<std::int32_t>(t, "creator_pid"),  {}};
+    TopicInfo info{field<std::string>(t, "name"),
+                   field<std::string>(t, "type"),
+                   field<std::uint64_t>(t, "slot_size"),
+                   field<std::uint32_t>(t, "capacity"),
+                   field<std::string>(t, "mode"),
+                   field<std::uint32_t>(t, "publishers"),
+                   field<std::uint32_t>(t, "subscribers"),
+                   field<std::uint64_t>(t, "published"),
+                   field<std::int32_t>(t, "creator_pid"),
+                   {},
+                   {}};
     if (const auto readers = t.find("readers"); readers != t.end() && readers->is_array()) {
         for (const auto& r : *readers) {
             info.readers.push_back(
                 ReaderInfo{field<std::int32_t>(r, "pid"), field<std::uint64_t>(r, "next"),
-                           field<std::uint64_t>(r, "lost"), field<std::uint64_t>(r, "skipped")});
+                           field<std::uint64_t>(r, "lost"), field<std::uint64_t>(r, "skipped"),
+                           field<std::string>(r, "group")});
+        }
+    }
+    if (const auto groups = t.find("groups"); groups != t.end() && groups->is_array()) {
+        for (const auto& g : *groups) {
+            info.groups.push_back(
+                GroupInfo{field<std::string>(g, "name"), field<std::uint32_t>(g, "members"),
+                          field<std::uint64_t>(g, "next"), field<std::uint64_t>(g, "lost")});
         }
     }
     return info;

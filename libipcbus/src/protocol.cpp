@@ -21,6 +21,23 @@ Result<std::string> get_string(const json& object, const char* field, std::size_
     return s;
 }
 
+// The optional fields of a subscriber's open: its consumer group and history.
+Result<ReaderOptions> parse_reader_options(const json& request) {
+    ReaderOptions reader;
+    if (request.contains("group")) {
+        auto group = get_string(request, "group", max_group_name_length + 1);
+        if (!group) return group.error();
+        if (auto ok = validate_group_name(*group); !ok) return std::move(ok).error();
+        reader.group = *group;
+    }
+    if (request.contains("history")) {
+        auto history = get_uint(request, "history", max_capacity);
+        if (!history) return history.error();
+        reader.history = static_cast<std::uint32_t>(*history);
+    }
+    return reader;
+}
+
 }  // namespace
 
 std::string_view to_string(Role role) noexcept {
@@ -28,19 +45,25 @@ std::string_view to_string(Role role) noexcept {
 }
 
 json make_open(const TopicRequest& request, Role role) {
-    return json{{"v", kVersion},
-                {"op", "open"},
-                {"topic", request.topic},
-                {"role", to_string(role)},
-                {"type",
-                 {{"name", request.type.name},
-                  {"size", request.type.size},
-                  {"align", request.type.align},
-                  {"schema", request.type.schema_hash}}},
-                {"capacity", request.options.capacity},
-                {"slot_size", request.options.slot_size},
-                {"max_readers", request.options.max_readers},
-                {"mode", ipcbus::to_string(request.options.mode)}};
+    json open{{"v", kVersion},
+              {"op", "open"},
+              {"topic", request.topic},
+              {"role", to_string(role)},
+              {"type",
+               {{"name", request.type.name},
+                {"size", request.type.size},
+                {"align", request.type.align},
+                {"schema", request.type.schema_hash}}},
+              {"capacity", request.options.capacity},
+              {"slot_size", request.options.slot_size},
+              {"max_readers", request.options.max_readers},
+              {"mode", request.options.mode ? ipcbus::to_string(*request.options.mode)
+                                            : std::string_view("any")}};
+    if (role == Role::subscriber) {
+        if (!request.reader.group.empty()) open["group"] = request.reader.group;
+        if (request.reader.history != 0) open["history"] = request.reader.history;
+    }
+    return open;
 }
 
 json make_close(std::uint64_t handle) {
@@ -117,9 +140,20 @@ Result<OpenRequest> parse_open(const json& request) {
           readers ? nullptr : &readers.error(), mode ? nullptr : &mode.error()}) {
         if (e != nullptr) return *e;
     }
-    if (*mode != "overwrite") return malformed("unknown delivery mode '" + *mode + "'");
     out.options = TopicOptions{static_cast<std::uint32_t>(*capacity), *slot_size,
-                               static_cast<std::uint32_t>(*readers), DeliveryMode::overwrite};
+                               static_cast<std::uint32_t>(*readers), std::nullopt};
+    if (*mode == "overwrite") {
+        out.options.mode = DeliveryMode::overwrite;
+    } else if (*mode == "reliable") {
+        out.options.mode = DeliveryMode::reliable;
+    } else if (*mode != "any") {
+        return malformed("unknown delivery mode '" + *mode + "'");
+    }
+    if (auto reader = parse_reader_options(request); reader) {
+        out.reader = std::move(reader).value();
+    } else {
+        return std::move(reader).error();
+    }
     return out;
 }
 

@@ -4,7 +4,8 @@
 //
 //   request  {"v":1, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
 //             "type":{"name":..., "size":N, "align":N, "schema":N},
-//             "capacity":N, "slot_size":N, "max_readers":N, "mode":"overwrite"}
+//             "capacity":N, "slot_size":N, "max_readers":N,
+//             "mode":"overwrite"|"reliable"|"any", ["group":"name"], ["history":N]}
 //   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + 2 fds
 //            (index: the reader-table row of a subscriber, the id of a publisher)
 //   request  {"v":1, "op":"adopt", <the open fields>, "index":I}  + the 2 segment fds
@@ -50,10 +51,11 @@ struct OpenRequest {
     std::string type_name;
     TypeInfo type{};
     TopicOptions options{};
+    ReaderOptions reader{};
     Role role = Role::subscriber;
 
     [[nodiscard]] TopicRequest as_topic_request() const {
-        TopicRequest r{topic, type, options};
+        TopicRequest r{topic, type, options, reader};
         r.type.name = type_name;
         return r;
     }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "ipc/futex.hpp"
 #include "ring.hpp"
 #include "topic_handle.hpp"
 
@@ -20,6 +21,8 @@ struct PublisherImpl {
     // Where a loan writes when another publisher lapped its slot: the message is lost to
     // readers anyway (they count it), but the user's writes must land somewhere harmless.
     std::vector<std::byte> scratch;
+    // Reliable mode: how long loan() waits for a free slot (max: for ever).
+    std::uint64_t block_timeout_ns = UINT64_MAX;
 
     [[nodiscard]] bool owns_slot(std::uint64_t sequence) const noexcept {
         // Only this loan can have put BUSY|stamp(sequence) into the slot.
@@ -27,6 +30,44 @@ struct PublisherImpl {
         return word == (layout::kBusyBit | layout::stamp_of(sequence));
     }
 };
+
+namespace {
+
+// How long a publisher facing a full ring spins before it sleeps: about the time a
+// reader on another core needs to release a few messages, far below a sleep's cost.
+constexpr int kSpinRounds = 200;
+// A sleeping publisher re-checks at least this often, in case a wake-up went missing
+// (a reader that died between freeing space and waking us).
+constexpr std::uint64_t kMaxSleepNs = 100'000'000;
+
+// Reliable mode, ring full: spin, then sleep on the topic's space futex, until a slot
+// frees or the publisher's timeout runs out.
+ClaimStatus claim_blocking(PublisherImpl& p, std::uint64_t& sequence) noexcept {
+    const std::uint64_t timeout = p.block_timeout_ns;
+    if (timeout == 0) return ClaimStatus::full;
+    const std::uint64_t start = monotonic_ns();
+    const std::uint64_t deadline = timeout > UINT64_MAX - start ? UINT64_MAX : start + timeout;
+    for (int round = 0; round < kSpinRounds; ++round) {
+        for (int i = 0; i < 16; ++i) cpu_relax();
+        if (const ClaimStatus s = p.writer.claim(sequence); s != ClaimStatus::full) return s;
+    }
+    layout::TopicHeader& header = *p.writer.view().header;
+    for (;;) {
+        // seq_cst increment, then the re-check inside claim(): pairs with notify_space()'s
+        // fence on the reader's side (either we see its release, or it sees us waiting).
+        header.publishers_waiting.fetch_add(1, std::memory_order_seq_cst);
+        const std::uint32_t generation = header.space_futex.load(std::memory_order_seq_cst);
+        const ClaimStatus s = p.writer.claim(sequence);
+        const std::uint64_t now = monotonic_ns();
+        if (s == ClaimStatus::full && now < deadline) {
+            futex_wait(header.space_futex, generation, std::min(deadline - now, kMaxSleepNs));
+        }
+        header.publishers_waiting.fetch_sub(1, std::memory_order_relaxed);
+        if (s != ClaimStatus::full || now >= deadline) return s;
+    }
+}
+
+}  // namespace
 
 void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept {
     --owner->outstanding_loans;
@@ -37,7 +78,7 @@ void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept {
 
 Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view topic,
                                           const TopicOptions& options, const TypeInfo& type) {
-    auto handle = detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options},
+    auto handle = detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options, {}},
                                             detail::protocol::Role::publisher);
     if (!handle) return std::move(handle).error();
     const detail::SegmentView view = handle->view();
@@ -62,7 +103,10 @@ Expected<RawLoan, LoanError> RawPublisher::loan(std::size_t size) noexcept {
     if (size > p.writer.view().slot_size) return LoanError::payload_too_large;
     if (p.outstanding_loans >= p.max_loans) return LoanError::too_many_loans;
     std::uint64_t sequence = 0;
-    const bool claimed = p.writer.claim(sequence) == detail::ClaimStatus::claimed;
+    detail::ClaimStatus status = p.writer.claim(sequence);
+    if (status == detail::ClaimStatus::full) status = detail::claim_blocking(p, sequence);
+    if (status == detail::ClaimStatus::full) return LoanError::would_block;
+    const bool claimed = status == detail::ClaimStatus::claimed;
     std::byte* data = claimed ? p.writer.view().payload(sequence) : p.scratch.data();
     ++p.outstanding_loans;
     return RawLoan(&p, data, sequence, size, p.writer.view().slot_size);
@@ -94,6 +138,15 @@ std::string_view RawPublisher::topic() const noexcept {
 }
 std::uint32_t RawPublisher::id() const noexcept {
     return impl_->writer.publisher_id();
+}
+
+void RawPublisher::set_block_timeout(std::chrono::nanoseconds timeout) noexcept {
+    impl_->block_timeout_ns =
+        timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+}
+
+DeliveryMode RawPublisher::mode() const noexcept {
+    return impl_->writer.reliable() ? DeliveryMode::reliable : DeliveryMode::overwrite;
 }
 
 std::size_t RawPublisher::subscriber_count() const noexcept {

@@ -96,7 +96,7 @@ void format_segment(const SegmentMemory& memory, const TopicRequest& request,
     h->reader_table_offset = g.reader_table_offset;
     h->slot_table_offset = g.slot_table_offset;
     h->payload_offset = g.payload_offset;
-    h->mode = static_cast<std::uint8_t>(request.options.mode);
+    h->mode = static_cast<std::uint8_t>(request.options.mode.value_or(DeliveryMode::overwrite));
     h->type_size = request.type.size;
     h->type_align = request.type.align;
     h->creator_pid = static_cast<std::int32_t>(::getpid());
@@ -156,7 +156,8 @@ Result<SegmentView> validate_segment(const SegmentMemory& memory, std::string_vi
                                   " bytes, header says " + std::to_string(found.control_size) +
                                   " + " + std::to_string(found.data_size));
         }
-        if (h->mode != static_cast<std::uint8_t>(DeliveryMode::overwrite)) {
+        if (h->mode != static_cast<std::uint8_t>(DeliveryMode::overwrite) &&
+            h->mode != static_cast<std::uint8_t>(DeliveryMode::reliable)) {
             return make_error(ErrorCode::corrupt_segment, topic,
                               "segment has unknown delivery mode " + std::to_string(h->mode));
         }
@@ -176,6 +177,7 @@ Result<SegmentView> validate_segment(const SegmentMemory& memory, std::string_vi
         v.payload_stride = found.payload_stride;
         v.slot_size = found.slot_size;
         v.max_readers = found.max_readers;
+        v.reliable = h->mode == static_cast<std::uint8_t>(DeliveryMode::reliable);
         return v;
     }
 }
@@ -206,8 +208,11 @@ Result<Ok> check_compatible(const SegmentView& view, const TopicRequest& request
     if (o.max_readers != 0 && o.max_readers != h.max_readers) {
         return mismatch("max readers", o.max_readers, h.max_readers);
     }
-    if (static_cast<std::uint8_t>(o.mode) != h.mode) {
-        return mismatch("delivery mode", static_cast<std::uint8_t>(o.mode), h.mode);
+    if (o.mode && static_cast<std::uint8_t>(*o.mode) != h.mode) {
+        return make_error(ErrorCode::parameter_mismatch, request.topic,
+                          "delivery mode mismatch: asked for " +
+                              std::string(ipcbus::to_string(*o.mode)) + ", topic has " +
+                              std::string(ipcbus::to_string(static_cast<DeliveryMode>(h.mode))));
     }
     return Ok{};
 }

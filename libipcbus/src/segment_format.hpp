@@ -19,6 +19,7 @@ struct TopicRequest {
     std::string_view topic;
     TypeInfo type;
     TopicOptions options;
+    ReaderOptions reader{};  // subscribers only; not a property of the topic
 };
 
 /// Typed access to a validated segment. Everything derives from checked offsets.
@@ -31,6 +32,7 @@ struct SegmentView {
     std::uint64_t payload_stride = 0;
     std::uint64_t slot_size = 0;
     std::uint32_t max_readers = 0;
+    bool reliable = false;  // DeliveryMode::reliable
 
     [[nodiscard]] layout::SlotHeader& slot(std::uint64_t seq) const noexcept {
         return slots[seq & mask];

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "ring.hpp"
 #include "topic_handle.hpp"
@@ -10,11 +11,25 @@
 namespace ipcbus {
 namespace detail {
 
+// One of three kinds of reader, fixed at creation:
+//  - plain, overwrite mode: RingReader alone; samples need no release;
+//  - plain, reliable mode: RingReader and a HeldSet that tells publishers how far it is;
+//  - consumer-group member: GroupReader, in either mode.
 struct SubscriberImpl {
     TopicHandle topic;  // closing it makes the daemon free our reader-table row
     RingReader reader;
+    std::optional<HeldSet> held;
+    std::optional<GroupReader> group;
     std::string name;
 };
+
+void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept {
+    if (owner->group) {
+        owner->group->release(reinterpret_cast<std::atomic<std::uint64_t>*>(token));
+    } else {
+        owner->held->release(token);
+    }
+}
 
 namespace {
 
@@ -22,21 +37,41 @@ SampleInfo info_of(const Polled& m) noexcept {
     return SampleInfo{m.sequence, m.timestamp_ns, m.size, m.publisher_id};
 }
 
+// The group row a member row names, or null when the daemon sent nonsense.
+layout::ReaderEntry* group_of(const SegmentView& view, const layout::ReaderEntry& member) {
+    const std::uint32_t group = member.group.load(std::memory_order_relaxed);
+    if (group == 0 || group > view.max_readers) return nullptr;
+    return &view.readers[group - 1];
+}
+
 }  // namespace
 }  // namespace detail
 
 Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view topic,
-                                            const TopicOptions& options, const TypeInfo& type) {
-    auto handle = detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options},
-                                            detail::protocol::Role::subscriber);
+                                            const TopicOptions& options, const TypeInfo& type,
+                                            const ReaderOptions& reader) {
+    auto handle =
+        detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options, reader},
+                                  detail::protocol::Role::subscriber);
     if (!handle) return std::move(handle).error();
     const detail::SegmentView view = handle->view();
     // The daemon claimed this row for us and set its cursor to where we start.
     layout::ReaderEntry* entry = &view.readers[handle->index()];
     const std::uint64_t start = entry->cursor.load(std::memory_order_relaxed);
+    layout::ReaderEntry* group = nullptr;
+    if (!reader.group.empty() && (group = detail::group_of(view, *entry)) == nullptr) {
+        return Error{ErrorCode::corrupt_segment,
+                     "topic '" + std::string(topic) + "': daemon granted no consumer group row"};
+    }
     // Brace-initialised through new: clang before 16 lacks parenthesised aggregate init.
     std::unique_ptr<detail::SubscriberImpl> impl(new detail::SubscriberImpl{
-        std::move(handle).value(), detail::RingReader(view, start, entry), std::string(topic)});
+        std::move(handle).value(), detail::RingReader(view, start, entry), std::nullopt,
+        std::nullopt, std::string(topic)});
+    if (group != nullptr) {
+        impl->group.emplace(view, entry, group);
+    } else if (view.reliable) {
+        impl->held.emplace(view, entry);
+    }
     return RawSubscriber(std::move(impl));
 }
 
@@ -46,49 +81,82 @@ RawSubscriber::RawSubscriber(RawSubscriber&&) noexcept = default;
 RawSubscriber& RawSubscriber::operator=(RawSubscriber&&) noexcept = default;
 RawSubscriber::~RawSubscriber() = default;
 
-Expected<std::optional<RawSample>, ReceiveError> RawSubscriber::take() noexcept {
-    detail::Polled m{};
-    switch (impl_->reader.poll(m)) {
-        case detail::PollStatus::empty:
-            return std::optional<RawSample>{};
-        case detail::PollStatus::corrupt:
-            return ReceiveError::corrupt_slot;
-        case detail::PollStatus::message:
-            break;
+namespace detail {
+namespace {
+
+// One message from whichever reader the subscriber has; `token` is what releasing the
+// sample needs (the in-flight word of a group member, else the sequence).
+PollStatus poll_any(SubscriberImpl& s, Polled& m, std::uintptr_t& token) noexcept {
+    if (s.group) {
+        std::atomic<std::uint64_t>* in_flight = nullptr;
+        const PollStatus status = s.group->poll(m, in_flight);
+        token = reinterpret_cast<std::uintptr_t>(in_flight);
+        return status;
     }
+    const PollStatus status = s.reader.poll(m);
+    token = m.sequence;
+    if (s.held) {
+        if (status == PollStatus::message) {
+            s.held->hold(m.sequence);
+        } else {
+            s.held->catch_up(s.reader.next());  // skips and overruns moved us on
+        }
+    }
+    return status;
+}
+
+ReceiveError to_receive_error(PollStatus status) noexcept {
+    return status == PollStatus::too_many_held ? ReceiveError::too_many_samples
+                                               : ReceiveError::corrupt_slot;
+}
+
+}  // namespace
+}  // namespace detail
+
+Expected<std::optional<RawSample>, ReceiveError> RawSubscriber::take() noexcept {
+    detail::SubscriberImpl& s = *impl_;
+    detail::Polled m{};
+    std::uintptr_t token = 0;
+    const detail::PollStatus status = detail::poll_any(s, m, token);
+    if (status == detail::PollStatus::empty) return std::optional<RawSample>{};
+    if (status != detail::PollStatus::message) return detail::to_receive_error(status);
+    // Overwrite-mode plain readers release nothing: no owner, no call on destruction.
+    detail::SubscriberImpl* owner = s.group || s.held ? &s : nullptr;
     return std::optional<RawSample>(
-        RawSample(&m.slot->stamp, m.stamp, m.payload, detail::info_of(m)));
+        RawSample(&m.slot->stamp, m.stamp, m.payload, detail::info_of(m), owner, token));
 }
 
 Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
     std::span<std::byte> buffer) noexcept {
-    detail::RingReader& reader = impl_->reader;
-    if (buffer.size() < reader.view().slot_size) return ReceiveError::buffer_too_small;
+    detail::SubscriberImpl& s = *impl_;
+    if (buffer.size() < s.reader.view().slot_size) return ReceiveError::buffer_too_small;
     for (;;) {
         detail::Polled m{};
-        switch (reader.poll(m)) {
-            case detail::PollStatus::empty:
-                return std::optional<SampleInfo>{};
-            case detail::PollStatus::corrupt:
-                return ReceiveError::corrupt_slot;
-            case detail::PollStatus::message:
-                break;
-        }
+        std::uintptr_t token = 0;
+        const detail::PollStatus status = detail::poll_any(s, m, token);
+        if (status == detail::PollStatus::empty) return std::optional<SampleInfo>{};
+        if (status != detail::PollStatus::message) return detail::to_receive_error(status);
         std::memcpy(buffer.data(), m.payload, m.size);
-        if (!detail::RingReader::overwritten(m))
-            return std::optional<SampleInfo>(detail::info_of(m));
-        reader.count_lost(1);  // torn copy: the message is gone, try the next one
+        const bool torn = detail::RingReader::overwritten(m);
+        if (s.group || s.held) detail::release_sample(&s, token);
+        if (!torn) return std::optional<SampleInfo>(detail::info_of(m));
+        // Torn copy (overwrite mode only): the message is gone, try the next one.
+        if (s.group) {
+            s.group->count_lost(1);
+        } else {
+            s.reader.count_lost(1);
+        }
     }
 }
 
 std::uint64_t RawSubscriber::lost() const noexcept {
-    return impl_->reader.lost();
+    return impl_->group ? impl_->group->lost() : impl_->reader.lost();
 }
 std::uint64_t RawSubscriber::skipped() const noexcept {
-    return impl_->reader.skipped();
+    return impl_->group ? impl_->group->skipped() : impl_->reader.skipped();
 }
 std::uint64_t RawSubscriber::next_sequence() const noexcept {
-    return impl_->reader.next();
+    return impl_->group ? impl_->group->next() : impl_->reader.next();
 }
 std::size_t RawSubscriber::max_payload_size() const noexcept {
     return impl_->reader.view().slot_size;

@@ -113,4 +113,8 @@ std::string daemon_path() {
     return IPCBUS_DAEMON_PATH;
 }
 
+std::string delivery_peer_path() {
+    return IPCBUS_DELIVERY_PEER_PATH;
+}
+
 }  // namespace ipcbus::test

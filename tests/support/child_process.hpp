@@ -49,5 +49,7 @@ class ChildProcess {
 std::string peer_path();
 /// Path of ipcbusd (set by CMake).
 std::string daemon_path();
+/// Path of the delivery-guarantee peer, tests/support/delivery_peer.cpp (set by CMake).
+std::string delivery_peer_path();
 
 }  // namespace ipcbus::test

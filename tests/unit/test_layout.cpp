@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kBump = "layout changed: bump kLayoutVersion and update this test";
 
 TEST(SegmentLayout, headerShapeIsPinned) {
-    EXPECT_EQ(kLayoutVersion, 3U) << kBump;
+    EXPECT_EQ(kLayoutVersion, 4U) << kBump;
     EXPECT_EQ(kMagic, 0x3153554243504921ULL) << kBump;
     EXPECT_EQ(sizeof(TopicHeader), 512U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, capacity), 24U) << kBump;
@@ -22,11 +22,19 @@ TEST(SegmentLayout, headerShapeIsPinned) {
     EXPECT_EQ(offsetof(TopicHeader, data_size), 368U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, write_cursor), 384U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, next_publisher_id), 452U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, publishers_waiting), 448U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, space_futex), 464U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, readers_waiting), 468U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, data_futex), 472U) << kBump;
 }
 
 TEST(SegmentLayout, readerAndSlotShapesArePinned) {
-    EXPECT_EQ(sizeof(ReaderEntry), 64U) << kBump;
+    EXPECT_EQ(sizeof(ReaderEntry), 128U) << kBump;
     EXPECT_EQ(offsetof(ReaderEntry, pid), 4U) << kBump;
+    EXPECT_EQ(offsetof(ReaderEntry, released), 32U) << kBump;
+    EXPECT_EQ(offsetof(ReaderEntry, group), 40U) << kBump;
+    EXPECT_EQ(offsetof(ReaderEntry, in_flight), 64U) << kBump;
+    EXPECT_EQ(kNoSequence, ~0ULL) << kBump;
     EXPECT_EQ(sizeof(SlotHeader), 64U) << kBump;
     EXPECT_EQ(offsetof(SlotHeader, publisher_id), 24U) << kBump;
     EXPECT_EQ(offsetof(SlotHeader, owner), 28U) << kBump;
@@ -39,7 +47,7 @@ TEST(SegmentLayout, geometryOfSmallSlotsIsPinned) {
     ASSERT_TRUE(g.has_value());
     EXPECT_EQ(g->payload_stride, 64U) << kBump;
     EXPECT_EQ(g->reader_table_offset, 512U) << kBump;
-    EXPECT_EQ(g->control_size, 8192U) << kBump;  // 512 + 64 x 64, to a page
+    EXPECT_EQ(g->control_size, 12288U) << kBump;  // 512 + 64 x 128, to a page
     EXPECT_EQ(g->slot_table_offset, 0U) << kBump;
     EXPECT_EQ(g->payload_offset, 65536U) << kBump;  // 1024 slot headers
     EXPECT_EQ(g->data_size, 65536U + 1024 * 64) << kBump;

@@ -53,7 +53,7 @@ Result<MappedSegment> map_bytes(const Bytes& b, const char* topic = "memfd/topic
     return MappedSegment::map(memfd_with(b.control), memfd_with(b.data), topic, false);
 }
 
-void expect_error(const Result<MappedSegment>& r, ErrorCode code, const char* words) {
+void expect_error(const Result<MappedSegment>& r, ErrorCode code, const std::string& words) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, code) << r.error().message;
     EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
@@ -125,7 +125,8 @@ TEST(MemfdSegment, segmentOfAnotherLayoutVersionIsRefused) {
     const std::uint32_t future = layout::kLayoutVersion + 1;
     std::memcpy(bytes.control.data() + offsetof(layout::TopicHeader, layout_version), &future,
                 sizeof future);
-    expect_error(map_bytes(bytes), ErrorCode::version_mismatch, "layout version 4");
+    expect_error(map_bytes(bytes), ErrorCode::version_mismatch,
+                 "layout version " + std::to_string(future));
 }
 
 TEST(MemfdSegment, segmentOfAnotherTopicIsRefused) {

@@ -23,6 +23,8 @@ void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept;
 enum class LoanError : std::uint8_t {
     payload_too_large,  // requested size exceeds the topic's slot size
     too_many_loans,     // this publisher already holds as many loans as the ring allows
+    would_block,        // reliable mode: the ring is full of messages a reader still needs,
+                        // and the publisher's block timeout ran out (or is zero)
 };
 
 std::string_view to_string(LoanError error) noexcept;

@@ -32,6 +32,15 @@ struct ReaderInfo {
     std::uint64_t next_sequence;  // cursor: lag = TopicInfo::published - next_sequence
     std::uint64_t lost;
     std::uint64_t skipped;
+    std::string group;  // its consumer group; empty: a plain reader
+};
+
+/// A consumer group of a topic.
+struct GroupInfo {
+    std::string name;
+    std::uint32_t members;
+    std::uint64_t next_sequence;  // the next message the group hands out
+    std::uint64_t lost;           // overwrite mode: messages overrun before any member took them
 };
 
 /// A topic as the daemon sees it.
@@ -46,6 +55,7 @@ struct TopicInfo {
     std::uint64_t published;  // sequences claimed so far
     std::int32_t creator_pid;
     std::vector<ReaderInfo> readers;
+    std::vector<GroupInfo> groups;
 };
 
 /// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.

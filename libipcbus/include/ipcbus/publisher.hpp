@@ -2,6 +2,7 @@
 // processes, may share a topic; each Publisher object is used by one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,7 +32,9 @@ class RawPublisher {
     ~RawPublisher();
 
     /// Hot path: a slot for a message of `size` bytes, written in place. No lock, no
-    /// allocation, no system call. One thread at a time.
+    /// allocation, no system call. In reliable mode, when every slot holds a message a
+    /// reader still needs, it spins, then sleeps (system calls) up to the block timeout,
+    /// then fails with would_block. One thread at a time.
     Expected<RawLoan, LoanError> loan(std::size_t size) noexcept;
 
     /// Hot path: commits the loan so readers see it; returns its sequence number.
@@ -41,6 +44,13 @@ class RawPublisher {
     /// Hot path: copies `bytes` into a slot and publishes it; returns the sequence number.
     /// One thread at a time.
     Expected<std::uint64_t, LoanError> send(std::span<const std::byte> bytes) noexcept;
+
+    /// Reliable mode: how long loan() and send() wait for a free slot before they fail
+    /// with would_block. 0: fail at once; std::chrono::nanoseconds::max() (the default):
+    /// wait for ever. Same thread as loan().
+    void set_block_timeout(std::chrono::nanoseconds timeout) noexcept;
+    /// The topic's delivery mode. Thread-safe.
+    [[nodiscard]] DeliveryMode mode() const noexcept;
 
     /// Largest payload a message may have (the topic's slot size). Thread-safe.
     [[nodiscard]] std::size_t max_payload_size() const noexcept;
@@ -86,6 +96,11 @@ class Publisher {
         return raw_.send(std::as_bytes(std::span<const T, 1>(&value, 1)));
     }
 
+    /// See RawPublisher::set_block_timeout().
+    void set_block_timeout(std::chrono::nanoseconds timeout) noexcept {
+        raw_.set_block_timeout(timeout);
+    }
+    [[nodiscard]] DeliveryMode mode() const noexcept { return raw_.mode(); }
     [[nodiscard]] std::string_view topic() const noexcept { return raw_.topic(); }
     [[nodiscard]] std::uint32_t id() const noexcept { return raw_.id(); }
     [[nodiscard]] std::size_t subscriber_count() const noexcept { return raw_.subscriber_count(); }

@@ -12,6 +12,12 @@
 
 namespace ipcbus {
 
+namespace detail {
+struct SubscriberImpl;
+// Reliable mode and consumer groups: tells the subscriber a sample is done with.
+void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept;
+}  // namespace detail
+
 /// What every message carries besides its payload.
 struct SampleInfo {
     std::uint64_t sequence;      // position in the topic's single global order
@@ -20,28 +26,43 @@ struct SampleInfo {
     std::uint32_t publisher_id;  // RawPublisher::id() of the sender
 };
 
-/// A message read in place. Move-only; must not outlive its subscriber.
+/// A message read in place. Move-only; must not outlive its subscriber, and is released
+/// (destroyed) by the thread that uses the subscriber.
 ///
 /// In overwrite mode the publisher may reuse the slot while a slow reader still looks at
 /// it. overwritten() tells (seqlock check): if it returns false after you read the
 /// payload, what you read is the message as published. take_copy() does this for you.
+/// In reliable mode the slot is not reused before the sample is destroyed.
 class RawSample {
   public:
     RawSample(RawSample&& other) noexcept
         : stamp_word_(std::exchange(other.stamp_word_, nullptr)),
           expected_stamp_(other.expected_stamp_),
           data_(other.data_),
-          info_(other.info_) {}
+          info_(other.info_),
+          owner_(std::exchange(other.owner_, nullptr)),
+          token_(other.token_) {}
     RawSample& operator=(RawSample&& other) noexcept {
-        stamp_word_ = std::exchange(other.stamp_word_, nullptr);
-        expected_stamp_ = other.expected_stamp_;
-        data_ = other.data_;
-        info_ = other.info_;
+        if (this != &other) {
+            reset();
+            stamp_word_ = std::exchange(other.stamp_word_, nullptr);
+            expected_stamp_ = other.expected_stamp_;
+            data_ = other.data_;
+            info_ = other.info_;
+            owner_ = std::exchange(other.owner_, nullptr);
+            token_ = other.token_;
+        }
         return *this;
     }
     RawSample(const RawSample&) = delete;
     RawSample& operator=(const RawSample&) = delete;
-    ~RawSample() = default;
+    ~RawSample() { reset(); }
+
+    /// Hands the message back now (as the destructor does): in reliable mode its slot may
+    /// be reused, in a consumer group it is done. The sample must not be read after this.
+    void reset() noexcept {
+        if (owner_ != nullptr) detail::release_sample(std::exchange(owner_, nullptr), token_);
+    }
 
     [[nodiscard]] std::span<const std::byte> data() const noexcept { return {data_, info_.size}; }
     [[nodiscard]] const SampleInfo& info() const noexcept { return info_; }
@@ -59,13 +80,21 @@ class RawSample {
   private:
     friend class RawSubscriber;
     RawSample(const std::atomic<std::uint64_t>* stamp_word, std::uint64_t expected_stamp,
-              const std::byte* data, const SampleInfo& info) noexcept
-        : stamp_word_(stamp_word), expected_stamp_(expected_stamp), data_(data), info_(info) {}
+              const std::byte* data, const SampleInfo& info, detail::SubscriberImpl* owner,
+              std::uintptr_t token) noexcept
+        : stamp_word_(stamp_word),
+          expected_stamp_(expected_stamp),
+          data_(data),
+          info_(info),
+          owner_(owner),
+          token_(token) {}
 
     const std::atomic<std::uint64_t>* stamp_word_;
     std::uint64_t expected_stamp_;
     const std::byte* data_;
     SampleInfo info_;
+    detail::SubscriberImpl* owner_;  // null: nothing to release (overwrite mode, plain)
+    std::uintptr_t token_;           // what the owner needs to release it
 };
 
 /// A message of type T read in place. Move-only; must not outlive its subscriber.
@@ -83,6 +112,8 @@ class Sample {
     [[nodiscard]] std::uint64_t sequence() const noexcept { return raw_.sequence(); }
     /// See RawSample::overwritten().
     [[nodiscard]] bool overwritten() const noexcept { return raw_.overwritten(); }
+    /// See RawSample::reset().
+    void reset() noexcept { raw_.reset(); }
 
   private:
     RawSample raw_;

@@ -29,6 +29,8 @@ enum class ReceiveError : std::uint8_t {
     size_mismatch,     // a typed subscriber got a message whose size is not sizeof(T)
     buffer_too_small,  // take_copy's buffer is smaller than the topic's slot size (nothing
                        // is consumed); size it with max_payload_size()
+    too_many_samples,  // a consumer-group member already holds 8 samples: release one
+                       // (nothing is consumed)
 };
 
 std::string_view to_string(ReceiveError error) noexcept;
@@ -37,11 +39,13 @@ std::string_view to_string(ReceiveError error) noexcept;
 class RawSubscriber {
   public:
     /// Setup: attaches a reader to TOPIC, creating the topic with `options` if it does not
-    /// exist yet. A reader starts with the next message published. `type` any_type
+    /// exist yet. A reader starts with the next message published, or `reader.history`
+    /// messages back; with `reader.group` it joins that consumer group. `type` any_type
     /// accepts whatever the topic carries. Thread-safe.
     static Result<RawSubscriber> create(const Node& node, std::string_view topic,
                                         const TopicOptions& options = {},
-                                        const TypeInfo& type = any_type);
+                                        const TypeInfo& type = any_type,
+                                        const ReaderOptions& reader = {});
 
     RawSubscriber(RawSubscriber&&) noexcept;
     RawSubscriber& operator=(RawSubscriber&&) noexcept;
@@ -49,7 +53,10 @@ class RawSubscriber {
 
     /// Hot path: the next message, read in place; std::nullopt when there is none yet.
     /// If the reader fell more than a ring behind, it first jumps to the oldest message
-    /// still in the ring and adds the number skipped to lost(). One thread at a time.
+    /// still in the ring and adds the number skipped to lost(). In a consumer group, the
+    /// next message of the group (a dead member's unfinished messages first: they may
+    /// come out of order, and may have been seen by the dead member). One thread at a
+    /// time.
     Expected<std::optional<RawSample>, ReceiveError> take() noexcept;
 
     /// Hot path: copies the next message into `buffer` (at least max_payload_size() bytes,
@@ -59,7 +66,8 @@ class RawSubscriber {
     Expected<std::optional<SampleInfo>, ReceiveError> take_copy(
         std::span<std::byte> buffer) noexcept;
 
-    /// Exact number of messages this reader missed because it was overrun. Same thread.
+    /// Exact number of messages this reader missed because it was overrun (in a group:
+    /// the group's losses this member noticed). Same thread.
     [[nodiscard]] std::uint64_t lost() const noexcept;
     /// Messages passed over because their publisher abandoned the loan. Same thread.
     [[nodiscard]] std::uint64_t skipped() const noexcept;
@@ -81,13 +89,13 @@ class Subscriber {
   public:
     /// Setup: as RawSubscriber::create, for a topic carrying T.
     static Result<Subscriber> create(const Node& node, std::string_view topic,
-                                     TopicOptions options = {}) {
+                                     TopicOptions options = {}, const ReaderOptions& reader = {}) {
         if (options.slot_size != 0 && options.slot_size != sizeof(T)) {
             return Error{ErrorCode::invalid_argument,
                          "topic '" + std::string(topic) + "': slot_size must be 0 or sizeof(T)"};
         }
         options.slot_size = sizeof(T);
-        auto raw = RawSubscriber::create(node, topic, options, type_info_of<T>());
+        auto raw = RawSubscriber::create(node, topic, options, type_info_of<T>(), reader);
         if (!raw) return std::move(raw).error();
         return Subscriber(std::move(raw).value());
     }

@@ -1,7 +1,10 @@
 // Per-topic parameters, fixed by whoever creates the topic.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace ipcbus {
@@ -11,6 +14,10 @@ enum class DeliveryMode : std::uint8_t {
     /// The publisher never waits; a reader more than a ring behind loses the oldest
     /// messages and learns exactly how many (Subscriber::lost()).
     overwrite = 0,
+    /// No message is ever overwritten before every reader (and every consumer group) has
+    /// released it: a publisher facing a full ring waits (RawPublisher::set_block_timeout)
+    /// or gets LoanError::would_block. A reader that dies stops holding it back.
+    reliable = 1,
 };
 
 std::string_view to_string(DeliveryMode mode) noexcept;
@@ -34,8 +41,23 @@ struct TopicOptions {
     std::uint64_t slot_size = 0;
     /// Most subscribers attached at once. 0: accept the topic's (64 if new).
     std::uint32_t max_readers = 0;
-    DeliveryMode mode = DeliveryMode::overwrite;
+    /// std::nullopt: accept the topic's (overwrite if new).
+    std::optional<DeliveryMode> mode{};
 };
+
+/// How one subscriber reads a topic (not a property of the topic).
+struct ReaderOptions {
+    /// Consumer group: readers joining with the same name share one cursor, and each
+    /// message goes to exactly one of them (a work queue). Empty: a plain reader, which
+    /// sees every message. Same character rules as a topic level, 1-64 characters.
+    std::string group{};
+    /// Start up to this many messages back (at most the ring's capacity), so a late
+    /// joiner gets the latest state at once. 0: start with the next message published.
+    /// For a group, applies only when the group is created by this reader.
+    std::uint32_t history = 0;
+};
+
+inline constexpr std::size_t max_group_name_length = 64;
 
 inline constexpr std::uint32_t default_capacity = 1024;
 inline constexpr std::uint32_t default_max_readers = 64;

@@ -14,10 +14,16 @@
 //   |   line 0-5  identity, written once by the creator: magic (stored LAST), |
 //   |             layout version, geometry, offsets, type, topic name         |
 //   |   line 6    write_cursor: next sequence to claim (publishers only)      |
-//   |   line 7    next publisher id, skipped counter                          |
+//   |   line 7    next publisher id, skipped counter, the futex words that    |
+//   |             sleeping publishers (reliable mode) and readers wait on     |
 //   +-------------------------------------------------------------------------+
-//   | ReaderEntry[max_readers]      64 B each, one cache line per reader      |
-//   |   state, pid, cursor (next expected sequence), lost, skipped            |
+//   | ReaderEntry[max_readers]      128 B each, two cache lines per row       |
+//   |   a plain reader: state, pid, cursor (next expected sequence), lost,    |
+//   |     skipped, released (reliable mode: oldest sequence still in use)     |
+//   |   a consumer group: the group's shared cursor (next to hand out)        |
+//   |   a group member: its group's row, and in line 1 the sequences it has   |
+//   |     claimed and not yet released (in flight), for gating and for        |
+//   |     redelivery when it dies                                             |
 //   +-------------------------------------------------------------------------+  page
 //
 //   data segment, offset 0
@@ -53,7 +59,7 @@
 namespace ipcbus::layout {
 
 inline constexpr std::uint64_t kMagic = 0x3153554243504921ULL;  // "!IPCBUS1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kNameCapacity = 128;  // 127 characters + NUL
@@ -96,19 +102,47 @@ struct alignas(kCacheLine) TopicHeader {
     alignas(kCacheLine) std::atomic<std::uint64_t> write_cursor;
 
     // --- bookkeeping, on its own cache line (touched at attach/detach, abandon) --------
-    alignas(kCacheLine) std::uint32_t reserved2;  // unused (was an attach count)
+    // Reliable mode: publishers sleeping because the ring is full. Read by whoever frees
+    // space (a reader releasing, the daemon freeing a dead reader's row) after a seq_cst
+    // fence; non-zero means: bump space_futex and wake.
+    alignas(kCacheLine) std::atomic<std::uint32_t> publishers_waiting;
     std::atomic<std::uint32_t> next_publisher_id;
-    std::atomic<std::uint64_t> skipped_total;  // loans abandoned
+    std::atomic<std::uint64_t> skipped_total;    // loans abandoned
+    std::atomic<std::uint32_t> space_futex;      // bumped when space frees for waiters
+    std::atomic<std::uint32_t> readers_waiting;  // readers asleep on data_futex
+    std::atomic<std::uint32_t> data_futex;       // bumped by a publisher waking readers
+    std::uint8_t reserved2[36];
 };
 
-enum class ReaderState : std::uint32_t { free = 0, active = 1 };
+/// What a row of the reader table is.
+enum class ReaderState : std::uint32_t {
+    free = 0,
+    active = 1,    // a reader (plain, or a member of a consumer group)
+    group = 2,     // a consumer group: `cursor` is the next sequence it hands out
+    orphan = 3,    // a group member that died holding messages: they await redelivery
+    claiming = 4,  // being set up by the daemon; ignored until it turns active or group
+};
+
+/// An empty in-flight entry of a group member.
+inline constexpr std::uint64_t kNoSequence = ~0ULL;
+/// A group member claimed from an orphan: still in flight (gating), owned by the thief.
+inline constexpr std::uint64_t kStolenBit = 1ULL << 63;
+inline constexpr std::size_t kMaxInFlight = 8;
 
 struct alignas(kCacheLine) ReaderEntry {
     std::atomic<std::uint32_t> state;  // ReaderState
     std::int32_t pid;
-    std::atomic<std::uint64_t> cursor;   // next sequence this reader expects
+    std::atomic<std::uint64_t> cursor;   // next sequence this reader (or group) expects
     std::atomic<std::uint64_t> lost;     // messages overrun before it read them
     std::atomic<std::uint64_t> skipped;  // abandoned sequences passed over
+    // Reliable mode, plain reader: no sequence at or after this one may be overwritten
+    // (the oldest sample still held, or the cursor when none is).
+    std::atomic<std::uint64_t> released;
+    std::atomic<std::uint32_t> group;    // member: its group's row + 1; 0: none
+    std::atomic<std::uint32_t> orphans;  // group row: member rows orphaned and not yet empty
+    std::uint8_t reserved[16];
+    // Group member: sequences claimed and not yet released (kNoSequence: empty).
+    alignas(kCacheLine) std::atomic<std::uint64_t> in_flight[kMaxInFlight];
 };
 
 struct alignas(kCacheLine) SlotHeader {
@@ -144,12 +178,20 @@ static_assert(offsetof(TopicHeader, schema_hash) == 96);
 static_assert(offsetof(TopicHeader, topic_name) == 112);
 static_assert(offsetof(TopicHeader, type_name) == 240);
 static_assert(offsetof(TopicHeader, write_cursor) == 384);
+static_assert(offsetof(TopicHeader, publishers_waiting) == 448);
 static_assert(offsetof(TopicHeader, next_publisher_id) == 452);
 static_assert(offsetof(TopicHeader, skipped_total) == 456);
-static_assert(sizeof(ReaderEntry) == 64 && alignof(ReaderEntry) == 64);
+static_assert(offsetof(TopicHeader, space_futex) == 464);
+static_assert(offsetof(TopicHeader, readers_waiting) == 468);
+static_assert(offsetof(TopicHeader, data_futex) == 472);
+static_assert(sizeof(ReaderEntry) == 128 && alignof(ReaderEntry) == 64);
 static_assert(offsetof(ReaderEntry, cursor) == 8);
 static_assert(offsetof(ReaderEntry, lost) == 16);
 static_assert(offsetof(ReaderEntry, skipped) == 24);
+static_assert(offsetof(ReaderEntry, released) == 32);
+static_assert(offsetof(ReaderEntry, group) == 40);
+static_assert(offsetof(ReaderEntry, orphans) == 44);
+static_assert(offsetof(ReaderEntry, in_flight) == 64);
 static_assert(sizeof(SlotHeader) == 64 && alignof(SlotHeader) == 64);
 static_assert(offsetof(SlotHeader, stamp) == 0);
 static_assert(offsetof(SlotHeader, size) == 8);
