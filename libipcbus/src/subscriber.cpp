@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 
+#include "names.hpp"
 #include "ring.hpp"
 #include "topic_handle.hpp"
 
@@ -50,6 +51,12 @@ layout::ReaderEntry* group_of(const SegmentView& view, const layout::ReaderEntry
 Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view topic,
                                             const TopicOptions& options, const TypeInfo& type,
                                             const ReaderOptions& reader) {
+    if (!reader.group.empty()) {
+        if (auto ok = detail::validate_group_name(reader.group); !ok) {
+            return Error{ok.error().code,
+                         "topic '" + std::string(topic) + "': " + ok.error().message};
+        }
+    }
     auto handle =
         detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options, reader},
                                   detail::protocol::Role::subscriber);
