@@ -60,6 +60,10 @@ std::string_view to_string(ReceiveError error) noexcept {
             return "buffer_too_small";
         case ReceiveError::too_many_samples:
             return "too_many_samples";
+        case ReceiveError::timed_out:
+            return "timed_out";
+        case ReceiveError::wait_failed:
+            return "wait_failed";
     }
     return "unknown";
 }

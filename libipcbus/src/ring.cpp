@@ -153,9 +153,21 @@ void RingWriter::commit(std::uint64_t sequence, std::uint64_t size, std::uint32_
     slot.size.store(size, std::memory_order_relaxed);
     slot.timestamp_ns.store(timestamp_ns, std::memory_order_relaxed);
     slot.publisher_id.store(publisher_id, std::memory_order_relaxed);
-    // Release: pairs with the reader's acquire load of the stamp; everything written into
-    // the slot (payload and fields) happens-before a reader that sees this stamp.
-    slot.stamp.store(stamp_of(sequence), std::memory_order_release);
+    // seq_cst (a release store and more): pairs with the reader's acquire load of the
+    // stamp, so everything written into the slot happens-before a reader that sees it;
+    // and, as the store half of a Dekker pairing with a reader going to sleep (which
+    // raises readers_waiting, then re-checks the stamp), it keeps the load below from
+    // being ordered before it: either that reader sees this stamp, or we see it waiting.
+    slot.stamp.store(stamp_of(sequence), std::memory_order_seq_cst);
+    if (view_.header->readers_waiting.load(std::memory_order_seq_cst) != 0) wake_readers(view_);
+}
+
+void wake_readers(const SegmentView& view) noexcept {
+    // Relaxed: the futex word is a generation counter; the system call orders the rest.
+    view.header->data_futex.fetch_add(1, std::memory_order_relaxed);
+    // One sleeper: each woken reader wakes the next (wait.cpp), so a publish costs the
+    // publisher one wake-up however many readers sleep.
+    futex_wake(view.header->data_futex, 1);
 }
 
 void RingWriter::abandon(std::uint64_t sequence) noexcept {

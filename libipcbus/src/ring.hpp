@@ -45,6 +45,9 @@ enum class ClaimStatus : std::uint8_t {
 /// release, a freed reader row): wakes the publishers sleeping for space, if any.
 void notify_space(const SegmentView& view) noexcept;
 
+/// Wakes one reader sleeping on the topic's data futex (it passes the wake-up on).
+void wake_readers(const SegmentView& view) noexcept;
+
 /// Writes into a segment. Any number of RingWriters (in any processes) may share one.
 class RingWriter {
   public:

@@ -6,8 +6,10 @@
 #include <optional>
 
 #include "names.hpp"
+#include "notifier.hpp"
 #include "ring.hpp"
 #include "topic_handle.hpp"
+#include "wait.hpp"
 
 namespace ipcbus {
 namespace detail {
@@ -22,7 +24,15 @@ struct SubscriberImpl {
     std::optional<HeldSet> held;
     std::optional<GroupReader> group;
     std::string name;
+    Readiness readiness{};  // what wait() and WaitSets check, from any thread
+    WaitStrategy strategy = WaitStrategy::spin_then_block;
+    std::uint64_t spin_budget_ns = 20'000;
+    std::unique_ptr<Notifier> notifier{};  // first to go: its thread reads the rest
 };
+
+const Readiness& readiness_of(const SubscriberImpl& subscriber) noexcept {
+    return subscriber.readiness;
+}
 
 void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept {
     if (owner->group) {
@@ -79,6 +89,9 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
     } else if (view.reliable) {
         impl->held.emplace(view, entry);
     }
+    impl->readiness =
+        detail::Readiness{&impl->reader.view(), group != nullptr ? &group->cursor : &entry->cursor,
+                          group != nullptr ? &group->orphans : nullptr};
     return RawSubscriber(std::move(impl));
 }
 
@@ -154,6 +167,89 @@ Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
             s.reader.count_lost(1);
         }
     }
+}
+
+void RawSubscriber::set_wait_strategy(WaitStrategy strategy,
+                                      std::chrono::nanoseconds spin_budget) noexcept {
+    impl_->strategy = strategy;
+    impl_->spin_budget_ns =
+        spin_budget.count() <= 0 ? 0 : static_cast<std::uint64_t>(spin_budget.count());
+}
+
+namespace detail {
+namespace {
+
+std::uint64_t to_ns(std::chrono::nanoseconds timeout) noexcept {
+    return timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+}
+
+WaitOutcome wait_for(const SubscriberImpl& s, std::uint64_t deadline) noexcept {
+    const WaitTargets targets{std::span(&s.readiness, 1), {}, nullptr, 0};
+    switch (s.strategy) {
+        case WaitStrategy::busy_spin:
+            return spin_until(targets, deadline, false);
+        case WaitStrategy::spin_yield:
+            return spin_until(targets, deadline, true);
+        case WaitStrategy::spin_then_block:
+            break;
+    }
+    const std::uint64_t spin_end = std::min(deadline, deadline_after(s.spin_budget_ns));
+    if (spin_until(targets, spin_end, false) == WaitOutcome::ready) return WaitOutcome::ready;
+    return block_until(targets, deadline);
+}
+
+}  // namespace
+}  // namespace detail
+
+bool RawSubscriber::wait(std::chrono::nanoseconds timeout) noexcept {
+    return detail::wait_for(*impl_, detail::deadline_after(detail::to_ns(timeout))) ==
+           detail::WaitOutcome::ready;
+}
+
+Expected<RawSample, ReceiveError> RawSubscriber::receive(
+    std::chrono::nanoseconds timeout) noexcept {
+    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
+    for (;;) {
+        auto taken = take();
+        if (!taken) return taken.error();
+        if (taken->has_value()) return std::move(**taken);
+        // Nothing (or only a skip or a torn message to pass over): wait for more.
+        switch (detail::wait_for(*impl_, deadline)) {
+            case detail::WaitOutcome::ready:
+                continue;
+            case detail::WaitOutcome::failed:
+                return ReceiveError::wait_failed;
+            default:
+                return ReceiveError::timed_out;
+        }
+    }
+}
+
+Expected<SampleInfo, ReceiveError> RawSubscriber::receive_copy(
+    std::span<std::byte> buffer, std::chrono::nanoseconds timeout) noexcept {
+    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
+    for (;;) {
+        auto taken = take_copy(buffer);
+        if (!taken) return taken.error();
+        if (taken->has_value()) return **taken;
+        switch (detail::wait_for(*impl_, deadline)) {
+            case detail::WaitOutcome::ready:
+                continue;
+            case detail::WaitOutcome::failed:
+                return ReceiveError::wait_failed;
+            default:
+                return ReceiveError::timed_out;
+        }
+    }
+}
+
+Result<int> RawSubscriber::notification_fd() {
+    if (!impl_->notifier) {
+        auto notifier = detail::Notifier::start({impl_->readiness});
+        if (!notifier) return std::move(notifier).error();
+        impl_->notifier = std::move(notifier).value();
+    }
+    return impl_->notifier->fd();
 }
 
 std::uint64_t RawSubscriber::lost() const noexcept {

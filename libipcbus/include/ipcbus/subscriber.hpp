@@ -2,6 +2,7 @@
 // is used by one thread at a time; any number of subscribers may read one topic.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -31,7 +32,20 @@ enum class ReceiveError : std::uint8_t {
                        // is consumed); size it with max_payload_size()
     too_many_samples,  // a consumer-group member already holds 8 samples: release one
                        // (nothing is consumed)
+    timed_out,         // receive(): nothing arrived within the timeout
+    wait_failed,       // receive(): the kernel refused to sleep (futex_waitv needs Linux
+                       // 5.16 for a WaitSet of several topics)
 };
+
+/// How a subscriber waits in receive() and wait().
+enum class WaitStrategy : std::uint8_t {
+    busy_spin,        // polls without pause: the lowest latency, one core burnt while waiting
+    spin_yield,       // polls, yielding the CPU between polls
+    spin_then_block,  // polls for the spin budget, then sleeps on a futex: no CPU while idle
+};
+
+class WaitSet;
+class Listener;
 
 std::string_view to_string(ReceiveError error) noexcept;
 
@@ -66,6 +80,28 @@ class RawSubscriber {
     Expected<std::optional<SampleInfo>, ReceiveError> take_copy(
         std::span<std::byte> buffer) noexcept;
 
+    /// Chooses how receive() and wait() wait (default: spin_then_block with a 20 µs
+    /// spin). Same thread.
+    void set_wait_strategy(WaitStrategy strategy, std::chrono::nanoseconds spin_budget =
+                                                      std::chrono::microseconds(20)) noexcept;
+
+    /// Waits until there is something to take (a message, or a skip or loss to pass over),
+    /// at most `timeout`; true if there is. Same thread.
+    [[nodiscard]] bool wait(std::chrono::nanoseconds timeout) noexcept;
+
+    /// Blocking receive: the next message, waiting up to `timeout` (per the wait strategy)
+    /// for one; timed_out if none came. Same thread.
+    Expected<RawSample, ReceiveError> receive(std::chrono::nanoseconds timeout) noexcept;
+
+    /// Blocking receive_copy: as take_copy(), waiting up to `timeout`. Same thread.
+    Expected<SampleInfo, ReceiveError> receive_copy(std::span<std::byte> buffer,
+                                                    std::chrono::nanoseconds timeout) noexcept;
+
+    /// A file descriptor (eventfd) for epoll/poll/Boost.Asio that becomes readable when a
+    /// message arrives. Read it (to reset it) before draining with take() until empty. A
+    /// thread of the library watches the topic for it; owned by the subscriber.
+    Result<int> notification_fd();
+
     /// Exact number of messages this reader missed because it was overrun (in a group:
     /// the group's losses this member noticed). Same thread.
     [[nodiscard]] std::uint64_t lost() const noexcept;
@@ -79,6 +115,7 @@ class RawSubscriber {
     [[nodiscard]] std::string_view topic() const noexcept;
 
   private:
+    friend class WaitSet;
     explicit RawSubscriber(std::unique_ptr<detail::SubscriberImpl> impl) noexcept;
     std::unique_ptr<detail::SubscriberImpl> impl_;
 };
@@ -121,6 +158,27 @@ class Subscriber {
         std::memcpy(&value, buffer, sizeof(T));
         return std::optional<T>(value);
     }
+
+    /// Blocking receive of the next T. See RawSubscriber::receive().
+    Expected<Sample<T>, ReceiveError> receive(std::chrono::nanoseconds timeout) noexcept {
+        auto raw = raw_.receive(timeout);
+        if (!raw) return raw.error();
+        if (raw->info().size != sizeof(T)) return ReceiveError::size_mismatch;
+        return Sample<T>(std::move(*raw));
+    }
+    /// See RawSubscriber::wait().
+    [[nodiscard]] bool wait(std::chrono::nanoseconds timeout) noexcept {
+        return raw_.wait(timeout);
+    }
+    /// See RawSubscriber::set_wait_strategy().
+    void set_wait_strategy(WaitStrategy strategy,
+                           std::chrono::nanoseconds spin = std::chrono::microseconds(20)) noexcept {
+        raw_.set_wait_strategy(strategy, spin);
+    }
+    /// See RawSubscriber::notification_fd().
+    Result<int> notification_fd() { return raw_.notification_fd(); }
+    /// The raw subscriber underneath (for a WaitSet or a Listener).
+    [[nodiscard]] RawSubscriber& raw() noexcept { return raw_; }
 
     [[nodiscard]] std::uint64_t lost() const noexcept { return raw_.lost(); }
     [[nodiscard]] std::uint64_t skipped() const noexcept { return raw_.skipped(); }

@@ -1,0 +1,54 @@
+#include "notifier.hpp"
+
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "ipc/futex.hpp"
+
+namespace ipcbus::detail {
+
+Result<std::unique_ptr<Notifier>> Notifier::start(std::vector<Readiness> targets) {
+    if (targets.empty() || targets.size() >= kMaxFutexWaitItems) {
+        return Error{ErrorCode::invalid_argument, "a notification fd watches 1 to " +
+                                                      std::to_string(kMaxFutexWaitItems - 1) +
+                                                      " subscribers"};
+    }
+    UniqueFd event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!event.valid()) {
+        return Error{ErrorCode::system_error, std::string("eventfd: ") + std::strerror(errno)};
+    }
+    std::unique_ptr<Notifier> notifier(new Notifier(std::move(targets), std::move(event)));
+    try {
+        notifier->thread_ = std::thread([n = notifier.get()] { n->run(); });
+    } catch (const std::system_error& e) {
+        return Error{ErrorCode::system_error, std::string("cannot start a thread: ") + e.what()};
+    }
+    return notifier;
+}
+
+Notifier::~Notifier() {
+    // Release: the thread that sees the word move sees that it must stop.
+    interrupt_.fetch_add(1, std::memory_order_release);
+    futex_wake(interrupt_, INT_MAX);
+    if (thread_.joinable()) thread_.join();
+}
+
+void Notifier::run() noexcept {
+    // Positions from which a message counts as new: 0 (anything at the reader's cursor)
+    // until the first signal, then the write cursor at the time of the signal.
+    std::vector<std::uint64_t> from(targets_.size(), 0);
+    const WaitTargets wait{targets_, from, &interrupt_, 0};
+    for (;;) {
+        if (block_until(wait, UINT64_MAX) != WaitOutcome::ready) return;  // stopped, or failed
+        for (std::size_t i = 0; i < targets_.size(); ++i) from[i] = targets_[i].write_cursor();
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const auto n = ::write(event_.get(), &one, sizeof one);  // never
+        // blocks: the counter cannot overflow at one write per new message
+    }
+}
+
+}  // namespace ipcbus::detail
