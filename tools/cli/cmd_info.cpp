@@ -1,0 +1,79 @@
+// ipcbus info TOPIC: one topic in detail, with each reader's position and losses.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "commands.hpp"
+#include "topic_report.hpp"
+
+namespace ipcbus::cli {
+namespace {
+
+struct InfoOptions {
+    std::string domain;
+    std::string topic;
+    bool json = false;
+};
+
+void print_json(const TopicInfo& topic) {
+    auto out = topic_summary_json(topic);
+    out["creator_pid"] = topic.creator_pid;
+    auto readers = nlohmann::ordered_json::array();
+    for (const ReaderInfo& reader : topic.readers) {
+        readers.push_back({{"pid", reader.pid},
+                           {"next_sequence", reader.next_sequence},
+                           {"lag", reader_lag(topic, reader)},
+                           {"lost", reader.lost},
+                           {"skipped", reader.skipped}});
+    }
+    out["readers"] = std::move(readers);
+    std::puts(out.dump().c_str());
+}
+
+void print_text(const TopicInfo& topic) {
+    fmt::print("topic        {}\n", topic.name);
+    fmt::print("type         {}\n", topic.type_name);
+    fmt::print("slot size    {} bytes\n", topic.slot_size);
+    fmt::print("capacity     {} slots\n", topic.capacity);
+    fmt::print("mode         {}\n", topic.mode);
+    fmt::print("created by   pid {}\n", topic.creator_pid);
+    fmt::print("publishers   {}\n", topic.publishers);
+    fmt::print("published    {} messages\n", topic.published);
+    fmt::print("readers      {}\n", topic.readers.size());
+    if (topic.readers.empty()) return;
+    constexpr const char* kRow = "  {:>8} {:>12} {:>12} {:>12}\n";
+    fmt::print(kRow, "PID", "LAG", "LOST", "SKIPPED");
+    for (const ReaderInfo& reader : topic.readers) {
+        fmt::print(kRow, reader.pid, reader_lag(topic, reader), reader.lost, reader.skipped);
+    }
+}
+
+int run_info(const InfoOptions& options) {
+    const Node node = connect(options.domain);
+    const auto topics = unwrap(node.list_topics());
+    const TopicInfo* topic = find_topic(topics, options.topic);
+    if (topic == nullptr) throw CliError("no such topic '" + options.topic + "'");
+    options.json ? print_json(*topic) : print_text(*topic);
+    return 0;
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app, CommandAction& action) {
+    auto options = std::make_shared<InfoOptions>();
+    CLI::App* command = app.add_subcommand("info", "Show one topic in detail, with its readers");
+    command->footer(
+        "For each reader: its pid, lag (messages published that it has not read yet), lost\n"
+        "(missed because it was overrun) and skipped (abandoned by their publisher).");
+    command->add_option("topic", options->topic, "Topic name")->required();
+    add_domain_option(*command, options->domain);
+    command->add_flag("--json", options->json,
+                      "One JSON object: the fields of `topics --json` but rate_hz, creator_pid, "
+                      "and readers: [{pid, next_sequence, lag, lost, skipped}]");
+    command->callback([options, &action] { action = [options] { return run_info(*options); }; });
+}
+
+}  // namespace ipcbus::cli

@@ -1,0 +1,96 @@
+// ipcbus topics: every topic of the domain, with its message rate.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "topic_report.hpp"
+
+namespace ipcbus::cli {
+namespace {
+
+// The rate is the growth of each topic's `published` count between two listings this far
+// apart: long enough to see a slow topic move, short enough not to make people wait.
+constexpr auto kRateInterval = std::chrono::milliseconds(200);
+
+struct TopicsOptions {
+    std::string domain;
+    bool json = false;
+};
+
+struct TopicRate {
+    TopicInfo topic;
+    double messages_per_s;
+};
+
+double rate_between(const TopicInfo* before, const TopicInfo& after, double seconds) {
+    // A topic missing from the first listing was created in between: all its messages
+    // were published during the interval.
+    const std::uint64_t start = before != nullptr ? before->published : 0;
+    return after.published >= start ? static_cast<double>(after.published - start) / seconds : 0.0;
+}
+
+std::vector<TopicRate> list_with_rates(const Node& node) {
+    const auto first = unwrap(node.list_topics());
+    const auto first_time = Clock::now();
+    sleep_until_or_stop(first_time + kRateInterval);
+    auto second = unwrap(node.list_topics());
+    const double seconds = std::chrono::duration<double>(Clock::now() - first_time).count();
+    std::vector<TopicRate> rates;
+    for (auto& topic : second) {
+        const double rate = rate_between(find_topic(first, topic.name), topic, seconds);
+        rates.push_back({std::move(topic), rate});
+    }
+    return rates;
+}
+
+void print_json(const std::vector<TopicRate>& rates) {
+    auto list = nlohmann::ordered_json::array();
+    for (const auto& [topic, rate] : rates) {
+        auto entry = topic_summary_json(topic);
+        entry["rate_hz"] = rate;
+        list.push_back(std::move(entry));
+    }
+    std::puts(list.dump().c_str());
+}
+
+void print_table(const std::vector<TopicRate>& rates) {
+    if (rates.empty()) {
+        std::puts("no topics");
+        return;
+    }
+    constexpr const char* kRow = "{:<32} {:<24} {:>10} {:>8} {:<9} {:>4} {:>4} {:>12}\n";
+    fmt::print(kRow, "TOPIC", "TYPE", "SLOT", "CAPACITY", "MODE", "PUBS", "SUBS", "RATE (msg/s)");
+    for (const auto& [topic, rate] : rates) {
+        fmt::print(kRow, topic.name, topic.type_name, topic.slot_size, topic.capacity, topic.mode,
+                   topic.publishers, topic.subscribers, fmt::format("{:.1f}", rate));
+    }
+}
+
+int run_topics(const TopicsOptions& options) {
+    const Node node = connect(options.domain);
+    const auto rates = list_with_rates(node);
+    options.json ? print_json(rates) : print_table(rates);
+    return 0;
+}
+
+}  // namespace
+
+void add_topics_command(CLI::App& app, CommandAction& action) {
+    auto options = std::make_shared<TopicsOptions>();
+    CLI::App* command = app.add_subcommand("topics", "List the domain's topics");
+    command->footer(
+        "Columns: name, type, slot size (bytes), capacity (slots), delivery mode, publishers,\n"
+        "subscribers, and the message rate, measured over 200 ms (the command takes that long).");
+    add_domain_option(*command, options->domain);
+    command->add_flag("--json", options->json,
+                      "One JSON array of objects: name, type, slot_size, capacity, mode, "
+                      "publishers, subscribers, published, rate_hz");
+    command->callback([options, &action] { action = [options] { return run_topics(*options); }; });
+}
+
+}  // namespace ipcbus::cli

@@ -1,0 +1,24 @@
+// How `ipcbus topics` and `ipcbus info` describe a topic, in JSON and in text.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
+
+#include "ipcbus/node.hpp"
+
+namespace ipcbus::cli {
+
+/// The topic's identity, parameters and counts (not its readers):
+/// name, type, slot_size, capacity, mode, publishers, subscribers, published.
+nlohmann::ordered_json topic_summary_json(const TopicInfo& topic);
+
+/// Messages published that the reader has not reached yet (0 if it is ahead of the count
+/// the daemon read a moment earlier).
+[[nodiscard]] std::uint64_t reader_lag(const TopicInfo& topic, const ReaderInfo& reader) noexcept;
+
+/// The topic named `name` in `topics`, or nullptr.
+const TopicInfo* find_topic(const std::vector<TopicInfo>& topics, std::string_view name) noexcept;
+
+}  // namespace ipcbus::cli
