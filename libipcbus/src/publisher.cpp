@@ -1,5 +1,7 @@
 #include "ipcbus/publisher.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -35,10 +37,14 @@ namespace {
 
 // How long a publisher facing a full ring spins before it sleeps: about the time a
 // reader on another core needs to release a few messages, far below a sleep's cost.
-constexpr int kSpinRounds = 200;
-// A sleeping publisher re-checks at least this often, in case a wake-up went missing
-// (a reader that died between freeing space and waking us).
-constexpr std::uint64_t kMaxSleepNs = 100'000'000;
+constexpr int kSpinRounds = 64;
+// Then it yields the CPU a few times: when readers share its core (more processes than
+// cores), spinning would only keep them from freeing the space it waits for.
+constexpr int kYieldRounds = 16;
+// A sleeping publisher re-checks at least this often: readers wake publishers once per
+// notify_batch() releases or when they run out of messages, so a reader that releases a
+// few slots and then stops reading for a while (or dies in between) wakes nobody.
+constexpr std::uint64_t kMaxSleepNs = 10'000'000;
 
 // Reliable mode, ring full: spin, then sleep on the topic's space futex, until a slot
 // frees or the publisher's timeout runs out.
@@ -47,8 +53,12 @@ ClaimStatus claim_blocking(PublisherImpl& p, std::uint64_t& sequence) noexcept {
     if (timeout == 0) return ClaimStatus::full;
     const std::uint64_t start = monotonic_ns();
     const std::uint64_t deadline = timeout > UINT64_MAX - start ? UINT64_MAX : start + timeout;
-    for (int round = 0; round < kSpinRounds; ++round) {
-        for (int i = 0; i < 16; ++i) cpu_relax();
+    for (int round = 0; round < kSpinRounds + kYieldRounds; ++round) {
+        if (round < kSpinRounds) {
+            for (int i = 0; i < 16; ++i) cpu_relax();
+        } else {
+            ::sched_yield();
+        }
         if (const ClaimStatus s = p.writer.claim(sequence); s != ClaimStatus::full) return s;
     }
     layout::TopicHeader& header = *p.writer.view().header;

@@ -37,6 +37,10 @@ std::uint64_t oldest_in_flight(const ReaderEntry& row, std::uint64_t oldest) noe
 
 }  // namespace
 
+std::uint64_t notify_batch(const SegmentView& view) noexcept {
+    return view.mask < 8 ? 1 : (view.mask + 1) / 8;
+}
+
 std::uint64_t oldest_needed(const SegmentView& view) noexcept {
     // Every load here is seq_cst, and the passes go in an order chosen against the orders
     // in which readers write (each a Dekker-style pairing on the single total order):
@@ -305,6 +309,12 @@ void HeldSet::publish(std::uint64_t released) noexcept {
     // Release: our reads of every slot before `released` happen-before a publisher that
     // reads this value (oldest_needed) and then overwrites them.
     entry_->released.store(released, std::memory_order_release);
+    if (released_ - notified_ >= notify_batch(view_)) idle();
+}
+
+void HeldSet::idle() noexcept {
+    if (notified_ == released_) return;
+    notified_ = released_;
     notify_space(view_);
 }
 
@@ -429,6 +439,12 @@ void GroupReader::release(std::atomic<std::uint64_t>* in_flight) noexcept {
     } else {
         free_if_empty_orphan(view_, group_, in_flight);
     }
+    if (++unnotified_ >= notify_batch(view_)) idle();
+}
+
+void GroupReader::idle() noexcept {
+    if (unnotified_ == 0) return;
+    unnotified_ = 0;
     notify_space(view_);
 }
 

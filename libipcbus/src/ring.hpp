@@ -45,6 +45,11 @@ enum class ClaimStatus : std::uint8_t {
 /// release, a freed reader row): wakes the publishers sleeping for space, if any.
 void notify_space(const SegmentView& view) noexcept;
 
+/// Readers wake waiting publishers once per this many released slots (an eighth of the
+/// ring), and whenever they run out of messages: a publisher woken for every single slot
+/// would sleep again at once, and pay (and make its readers pay) a system call per message.
+[[nodiscard]] std::uint64_t notify_batch(const SegmentView& view) noexcept;
+
 /// Wakes one reader sleeping on the topic's data futex (it passes the wake-up on).
 void wake_readers(const SegmentView& view) noexcept;
 
@@ -157,6 +162,8 @@ class HeldSet {
     void release(std::uint64_t sequence) noexcept;
     /// Publishes `next` as released when nothing is held (after copies, skips, overruns).
     void catch_up(std::uint64_t next) noexcept;
+    /// The reader found nothing to read: wakes waiting publishers for what it released.
+    void idle() noexcept;
 
   private:
     void publish(std::uint64_t released) noexcept;
@@ -166,10 +173,11 @@ class HeldSet {
 
     SegmentView view_;
     layout::ReaderEntry* entry_;
-    std::vector<std::uint64_t> bits_;  // one bit per slot: held
-    std::uint64_t released_;           // the value last published
-    std::uint64_t count_ = 0;          // sequences held
-    std::uint64_t next_;               // one past the newest sequence held or passed
+    std::vector<std::uint64_t> bits_;     // one bit per slot: held
+    std::uint64_t released_;              // the value last published
+    std::uint64_t notified_ = released_;  // the value publishers were last woken for
+    std::uint64_t count_ = 0;             // sequences held
+    std::uint64_t next_;                  // one past the newest sequence held or passed
 };
 
 /// Reads a topic as a member of a consumer group: takes each message from the group's
@@ -186,6 +194,8 @@ class GroupReader {
     /// Ends a message's time in flight; wakes a waiting publisher in reliable mode.
     void release(std::atomic<std::uint64_t>* in_flight) noexcept;
     void count_lost(std::uint64_t n) noexcept;
+    /// The member found nothing to read: wakes waiting publishers for what it released.
+    void idle() noexcept;
 
     [[nodiscard]] std::uint64_t lost() const noexcept { return lost_; }
     [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }
@@ -205,7 +215,8 @@ class GroupReader {
     SegmentView view_;
     layout::ReaderEntry* self_;
     layout::ReaderEntry* group_;
-    std::uint32_t used_ = 0;  // bit k: self_->in_flight[k] holds a sequence we took
+    std::uint32_t used_ = 0;        // bit k: self_->in_flight[k] holds a sequence we took
+    std::uint64_t unnotified_ = 0;  // releases since waiting publishers were last woken
     std::uint64_t lost_ = 0;
     std::uint64_t skipped_ = 0;
 };

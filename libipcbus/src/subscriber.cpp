@@ -111,6 +111,7 @@ PollStatus poll_any(SubscriberImpl& s, Polled& m, std::uintptr_t& token) noexcep
         std::atomic<std::uint64_t>* in_flight = nullptr;
         const PollStatus status = s.group->poll(m, in_flight);
         token = reinterpret_cast<std::uintptr_t>(in_flight);
+        if (status == PollStatus::empty) s.group->idle();
         return status;
     }
     const PollStatus status = s.reader.poll(m);
@@ -120,6 +121,7 @@ PollStatus poll_any(SubscriberImpl& s, Polled& m, std::uintptr_t& token) noexcep
             s.held->hold(m.sequence);
         } else {
             s.held->catch_up(s.reader.next());  // skips and overruns moved us on
+            if (status == PollStatus::empty) s.held->idle();
         }
     }
     return status;
