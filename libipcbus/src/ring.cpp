@@ -6,6 +6,7 @@
 
 #include "clock.hpp"
 #include "ipc/futex.hpp"
+#include "ipc/membarrier.hpp"
 
 namespace ipcbus::detail {
 
@@ -157,12 +158,19 @@ void RingWriter::commit(std::uint64_t sequence, std::uint64_t size, std::uint32_
     slot.size.store(size, std::memory_order_relaxed);
     slot.timestamp_ns.store(timestamp_ns, std::memory_order_relaxed);
     slot.publisher_id.store(publisher_id, std::memory_order_relaxed);
-    // seq_cst (a release store and more): pairs with the reader's acquire load of the
-    // stamp, so everything written into the slot happens-before a reader that sees it;
-    // and, as the store half of a Dekker pairing with a reader going to sleep (which
-    // raises readers_waiting, then re-checks the stamp), it keeps the load below from
-    // being ordered before it: either that reader sees this stamp, or we see it waiting.
-    slot.stamp.store(stamp_of(sequence), std::memory_order_seq_cst);
+    // Release: pairs with the reader's acquire load of the stamp, so everything written
+    // into the slot happens-before a reader that sees it.
+    // Then the publisher's half of a Dekker pairing with a reader going to sleep (which
+    // raises readers_waiting, then re-checks the stamp): our load of readers_waiting must
+    // not be ordered before the stamp store, or both could miss each other. With the
+    // process registered for membarrier, the sleeping reader's heavy fence provides that
+    // ordering and a compiler barrier is all we pay; otherwise a full fence (seq_cst).
+    if (light_commit_) {
+        slot.stamp.store(stamp_of(sequence), std::memory_order_release);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        slot.stamp.store(stamp_of(sequence), std::memory_order_seq_cst);
+    }
     if (view_.header->readers_waiting.load(std::memory_order_seq_cst) != 0) wake_readers(view_);
 }
 

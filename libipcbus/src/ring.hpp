@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ipc/membarrier.hpp"
 #include "segment_format.hpp"
 
 namespace ipcbus::detail {
@@ -60,7 +61,8 @@ class RingWriter {
     RingWriter(const SegmentView& view, std::uint32_t publisher_id) noexcept
         : view_(view),
           publisher_id_(publisher_id),
-          reliable_(view.header->mode == static_cast<std::uint8_t>(DeliveryMode::reliable)) {}
+          reliable_(view.header->mode == static_cast<std::uint8_t>(DeliveryMode::reliable)),
+          light_commit_(register_for_heavy_fence()) {}
 
     /// Claims the next sequence and marks its slot BUSY. If a previous lap of the slot is
     /// still being written by another publisher, waits for that write to finish. In
@@ -83,6 +85,7 @@ class RingWriter {
     SegmentView view_;
     std::uint32_t publisher_id_;
     bool reliable_;
+    bool light_commit_;  // sleeping readers' membarrier orders our commits (membarrier.hpp)
     // Reliable mode: sequences below this may be claimed without looking at the readers
     // (cached oldest_needed() + capacity; only readers' progress can raise it).
     std::uint64_t limit_ = 0;

@@ -6,6 +6,7 @@
 
 #include "clock.hpp"
 #include "ipc/futex.hpp"
+#include "ipc/membarrier.hpp"
 #include "ring.hpp"
 
 namespace ipcbus::detail {
@@ -63,6 +64,9 @@ WaitOutcome spin_until(const WaitTargets& targets, std::uint64_t deadline_ns, bo
 
 namespace {
 
+// Without membarrier, how long a reader sleeps before it looks again by itself.
+constexpr std::uint64_t kUnfencedSliceNs = 1'000'000;
+
 // Sleeps once on every target's data futex (and the interrupt word): futex_wait for one,
 // futex_waitv for several. `items` holds the values the words had before the re-check.
 FutexWait sleep_on(std::span<const FutexWaitItem> items, std::uint64_t timeout_ns) noexcept {
@@ -111,9 +115,16 @@ WaitOutcome block_until(const WaitTargets& targets, std::uint64_t deadline_ns) n
         if (targets.interrupt != nullptr) {
             items[count - 1] = FutexWaitItem{targets.interrupt, targets.interrupt_seen};
         }
+        // Orders publishers' commits against our announcement (membarrier.hpp); without
+        // it a wake-up can be missed, so sleep in short slices and look again.
+        const bool fenced = heavy_fence();
+        const std::uint64_t slice =
+            fenced ? deadline_ns - now
+                   : std::min<std::uint64_t>(deadline_ns - now, kUnfencedSliceNs);
         FutexWait slept = FutexWait::woken;
         if (!targets.any_ready() && !targets.interrupted()) {  // the re-check, now announced
-            slept = sleep_on(std::span(items, count), deadline_ns - now);
+            slept = sleep_on(std::span(items, count), slice);
+            if (slept == FutexWait::timed_out) slept = FutexWait::woken;  // the loop decides
         }
         announce(targets, -1);
         pass_wake_up_on(targets, std::span(items, count));

@@ -2,7 +2,8 @@
 // topic's readers_waiting count, re-checks for data, and sleeps on the topic's data futex;
 // a publisher that sees the count raised after its commit bumps the futex word and wakes
 // one sleeper, which wakes the next (a chain), so the publisher's cost does not grow with
-// the number of sleepers. Both sides' steps are seq_cst (a Dekker pairing): either the
+// the number of sleepers. The two sides form a Dekker pairing, made asymmetric with
+// membarrier (ipc/membarrier.hpp) so that the publisher's side costs no fence: either the
 // reader's re-check sees the message, or the publisher sees the reader waiting.
 #pragma once
 
