@@ -208,18 +208,23 @@ bool RawSubscriber::wait(std::chrono::nanoseconds timeout) noexcept {
            detail::WaitOutcome::ready;
 }
 
-Expected<RawSample, ReceiveError> RawSubscriber::receive(
-    std::chrono::nanoseconds timeout) noexcept {
-    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
+namespace detail {
+namespace {
+
+// Blocking receive around any non-blocking one: `attempt` returns the message, nothing
+// (std::nullopt: wait for more), or an error.
+template <class T, class Attempt>
+Expected<T, ReceiveError> receive_with(SubscriberImpl& s, std::uint64_t deadline,
+                                       Attempt attempt) noexcept {
     for (;;) {
-        auto taken = take();
+        auto taken = attempt();
         if (!taken) return taken.error();
         if (taken->has_value()) return std::move(**taken);
-        // Nothing (or only a skip or a torn message to pass over): wait for more.
-        switch (detail::wait_for(*impl_, deadline)) {
-            case detail::WaitOutcome::ready:
+        // Nothing (or only a skip or a torn message passed over): wait for more.
+        switch (wait_for(s, deadline)) {
+            case WaitOutcome::ready:
                 continue;
-            case detail::WaitOutcome::failed:
+            case WaitOutcome::failed:
                 return ReceiveError::wait_failed;
             default:
                 return ReceiveError::timed_out;
@@ -227,22 +232,19 @@ Expected<RawSample, ReceiveError> RawSubscriber::receive(
     }
 }
 
+}  // namespace
+}  // namespace detail
+
+Expected<RawSample, ReceiveError> RawSubscriber::receive(
+    std::chrono::nanoseconds timeout) noexcept {
+    return detail::receive_with<RawSample>(*impl_, detail::deadline_after(detail::to_ns(timeout)),
+                                           [this] { return take(); });
+}
+
 Expected<SampleInfo, ReceiveError> RawSubscriber::receive_copy(
     std::span<std::byte> buffer, std::chrono::nanoseconds timeout) noexcept {
-    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
-    for (;;) {
-        auto taken = take_copy(buffer);
-        if (!taken) return taken.error();
-        if (taken->has_value()) return **taken;
-        switch (detail::wait_for(*impl_, deadline)) {
-            case detail::WaitOutcome::ready:
-                continue;
-            case detail::WaitOutcome::failed:
-                return ReceiveError::wait_failed;
-            default:
-                return ReceiveError::timed_out;
-        }
-    }
+    return detail::receive_with<SampleInfo>(*impl_, detail::deadline_after(detail::to_ns(timeout)),
+                                            [this, buffer] { return take_copy(buffer); });
 }
 
 Result<int> RawSubscriber::notification_fd() {

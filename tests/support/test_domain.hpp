@@ -62,6 +62,14 @@ bool eventually(Condition condition) {
     return true;
 }
 
+/// Checks that a setup call failed with `code` and a message containing `words`.
+template <class R>
+void expect_error(const R& r, ErrorCode code, const std::string& words) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, code) << r.error().message;
+    EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
+}
+
 /// Fixture base: a fresh domain with its own daemon; fails the test if the daemon still
 /// holds topics at the end.
 class DomainTest : public ::testing::Test {

@@ -35,16 +35,11 @@ std::uint64_t value_of(const ipcbus::RawSample& sample) {
     return value;
 }
 
+using ipcbus::test::expect_error;
+
 class DeliveryModesTest : public ipcbus::test::DomainTest {
   protected:
     ipcbus::Node node_ = make_node();
-
-    template <class R>
-    void expect_error(const R& r, ErrorCode code, const std::string& words) {
-        ASSERT_FALSE(r);
-        EXPECT_EQ(r.error().code, code) << r.error().message;
-        EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
-    }
 };
 
 // A reader holding every slot stops the publisher (would_block at once with timeout 0);

@@ -32,9 +32,7 @@ class PubSubTest : public ipcbus::test::DomainTest {
 
     template <class R>
     void expect_error(const R& r, ErrorCode code, const std::string& words) {
-        ASSERT_FALSE(r);
-        EXPECT_EQ(r.error().code, code) << r.error().message;
-        EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
+        ipcbus::test::expect_error(r, code, words);
     }
 };
 
