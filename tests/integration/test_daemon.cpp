@@ -342,6 +342,13 @@ TEST_F(ProtocolTest, everyMalformedMessageGetsAClearErrorAndTheDaemonSurvives) {
         {mutate("capacity", 1ULL << 40), "'capacity' is out of range"},
         {mutate("slot_size", nullptr), "'slot_size' must be a non-negative integer"},
         {mutate("mode", "telepathy"), "unknown delivery mode"},
+        {mutate("mode", 1), "'mode' must be a string"},
+        {mutate("group", 7), "'group' must be a string"},
+        {mutate("group", ""), "consumer group '': must be 1 to 64 characters"},
+        {mutate("group", "a/b"), "only letters, digits"},
+        {mutate("group", std::string(500, 'g')), "'group' is too long"},
+        {mutate("history", -1), "'history' must be a non-negative integer"},
+        {mutate("history", 1ULL << 40), "'history' is out of range"},
     };
     for (const auto& [message, expected] : opens) {
         const std::string error = exchange(fd.get(), message);
