@@ -81,6 +81,24 @@ void exercise(const SegmentView& view, const SegmentMemory& memory) {
         // Keep the reads from being optimised away.
         asm volatile("" : : "r"(sum) : "memory");
     }
+
+    // A reliable publisher's scan of the reader table, whatever the rows claim to be.
+    (void)oldest_needed(view);
+    // A consumer-group member: row 0 in the group of the row it names (checked as the
+    // subscriber checks it), taking messages, dead members' first.
+    const std::uint32_t group = view.readers[0].group.load(std::memory_order_relaxed);
+    if (group != 0 && group <= view.max_readers) {
+        GroupReader member(view, &view.readers[0], &view.readers[group - 1]);
+        for (int i = 0; i < kMaxPolls; ++i) {
+            Polled message{};
+            std::atomic<std::uint64_t>* in_flight = nullptr;
+            const PollStatus status = member.poll(message, in_flight);
+            if (status != PollStatus::message) break;
+            check(message.size <= view.slot_size);
+            check(inside(message.payload, message.size));
+            member.release(in_flight);
+        }
+    }
 }
 
 }  // namespace
