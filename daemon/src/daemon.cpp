@@ -710,18 +710,16 @@ void Daemon::State::readopt_group_member(Topic& topic, std::uint32_t member,
 void Daemon::State::free_reader_row(Topic& topic, const Handle& handle) {
     const detail::SegmentView& view = topic.segment.view();
     layout::ReaderEntry& row = view.readers[handle.index];
-    if (!handle.group.empty() && holds_messages(row)) {
-        auto group = topic.groups.find(handle.group);
-        if (group != topic.groups.end()) {
-            view.readers[group->second.row].orphans.fetch_add(1, std::memory_order_relaxed);
-            // Release: members that see the orphan see its in-flight marks.
-            row.state.store(static_cast<std::uint32_t>(layout::ReaderState::orphan),
-                            std::memory_order_release);
-            spdlog::info(
-                "topic '{}': reader row {} (pid {}) left messages in flight; group '{}' "
-                "takes them over",
-                topic.name, handle.index, row.pid, handle.group);
-        }
+    const auto group = topic.groups.find(handle.group);
+    if (group != topic.groups.end() && holds_messages(row)) {
+        view.readers[group->second.row].orphans.fetch_add(1, std::memory_order_relaxed);
+        // Release: members that see the orphan see its in-flight marks.
+        row.state.store(static_cast<std::uint32_t>(layout::ReaderState::orphan),
+                        std::memory_order_release);
+        spdlog::info(
+            "topic '{}': reader row {} (pid {}) left messages in flight; group '{}' takes "
+            "them over",
+            topic.name, handle.index, row.pid, handle.group);
     } else {
         free_row(view, row);
     }
