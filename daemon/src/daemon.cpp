@@ -606,6 +606,11 @@ Result<std::uint32_t> Daemon::State::claim_reader_row(Topic& topic, pid_t pid) {
                 std::memory_order_acquire, std::memory_order_relaxed)) {
             continue;
         }
+        // seq_cst, before the row is activated: a publisher's scan that reads the count
+        // after this covers the row (see oldest_needed in ring.cpp).
+        if (view.header->rows_in_use.load(std::memory_order_relaxed) <= i) {
+            view.header->rows_in_use.store(i + 1, std::memory_order_seq_cst);
+        }
         // Relaxed: nothing reads a claiming row but us; the client reads it after our
         // reply (the socket orders), publishers after activate_row's seq_cst store.
         entry.pid = pid;

@@ -52,18 +52,23 @@ std::uint64_t oldest_needed(const SegmentView& view) noexcept {
     //    the mark;
     //  - orphan rows before live members: a member taking over a dead member's message
     //    marks it in its own row before clearing it from the orphan row.
+    //  - the rows in use after the cursor: the daemon raises the count before it
+    //    activates a row (and the row starts at a cursor read after that).
     std::uint64_t oldest = view.header->write_cursor.load(std::memory_order_seq_cst);
-    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+    // A hostile count is harmless: it is clamped to the table.
+    const std::uint32_t rows =
+        std::min(view.header->rows_in_use.load(std::memory_order_seq_cst), view.max_readers);
+    for (std::uint32_t i = 0; i < rows; ++i) {
         if (state_of(view.readers[i]) == ReaderState::group) {
             oldest = std::min(oldest, view.readers[i].cursor.load(std::memory_order_seq_cst));
         }
     }
-    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+    for (std::uint32_t i = 0; i < rows; ++i) {
         if (state_of(view.readers[i]) == ReaderState::orphan) {
             oldest = oldest_in_flight(view.readers[i], oldest);
         }
     }
-    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+    for (std::uint32_t i = 0; i < rows; ++i) {
         const ReaderEntry& row = view.readers[i];
         const ReaderState state = state_of(row);
         if (state == ReaderState::orphan) {

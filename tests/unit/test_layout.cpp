@@ -26,6 +26,7 @@ TEST(SegmentLayout, headerShapeIsPinned) {
     EXPECT_EQ(offsetof(TopicHeader, space_futex), 464U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, readers_waiting), 468U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, data_futex), 472U) << kBump;
+    EXPECT_EQ(offsetof(TopicHeader, rows_in_use), 476U) << kBump;
 }
 
 TEST(SegmentLayout, readerAndSlotShapesArePinned) {

@@ -111,7 +111,10 @@ struct alignas(kCacheLine) TopicHeader {
     std::atomic<std::uint32_t> space_futex;      // bumped when space frees for waiters
     std::atomic<std::uint32_t> readers_waiting;  // readers asleep on data_futex
     std::atomic<std::uint32_t> data_futex;       // bumped by a publisher waking readers
-    std::uint8_t reserved2[36];
+    // Rows below this index may be in use (the daemon raises it before it activates a
+    // row, never lowers it): scans of the reader table stop there.
+    std::atomic<std::uint32_t> rows_in_use;
+    std::uint8_t reserved2[32];
 };
 
 /// What a row of the reader table is.
@@ -184,6 +187,7 @@ static_assert(offsetof(TopicHeader, skipped_total) == 456);
 static_assert(offsetof(TopicHeader, space_futex) == 464);
 static_assert(offsetof(TopicHeader, readers_waiting) == 468);
 static_assert(offsetof(TopicHeader, data_futex) == 472);
+static_assert(offsetof(TopicHeader, rows_in_use) == 476);
 static_assert(sizeof(ReaderEntry) == 128 && alignof(ReaderEntry) == 64);
 static_assert(offsetof(ReaderEntry, cursor) == 8);
 static_assert(offsetof(ReaderEntry, lost) == 16);
