@@ -92,5 +92,7 @@ int main(int argc, char** argv) {
     }
     std::printf("[publisher] done: %llu ticks published\n",
                 static_cast<unsigned long long>(args.count));
+    std::printf("[publisher] summary: published=%llu\n",
+                static_cast<unsigned long long>(args.count));
     return 0;
 }

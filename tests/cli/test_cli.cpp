@@ -181,6 +181,82 @@ TEST_F(CliTest, echoStopsCleanlyOnCtrlC) {
     EXPECT_EQ(end.err, "");
 }
 
+// Two echo processes in one consumer group on a reliable topic: every line goes to exactly
+// one of them, and `info` shows the group.
+TEST_F(CliTest, echoProcessesInOneGroupShareEveryLineExactlyOnce) {
+    constexpr std::size_t kLines = 100;
+    std::vector<std::unique_ptr<CliProcess>> members;
+    for (int i = 0; i < 2; ++i) {
+        members.push_back(std::make_unique<CliProcess>(
+            in_domain({"echo", "cli/queue", "--group", "workers", "--reliable", "--json"})));
+    }
+    std::string input;
+    for (std::size_t i = 0; i < kLines; ++i) input += "task " + std::to_string(i) + "\n";
+    const CliOutcome pub =
+        run({"pub", "cli/queue", "--reliable", "--wait-subscribers", "2"}, input);
+    ASSERT_EQ(pub.exit_code, 0) << pub.err;
+
+    // Once the group's cursor is past the last line, every line has been handed to a member;
+    // a member prints what it took before it looks at the stop flag.
+    const ipcbus::Node node = make_node();
+    ASSERT_TRUE(eventually([&] {
+        auto topics = node.list_topics();
+        return topics && topics->size() == 1 && (*topics)[0].groups.size() == 1 &&
+               (*topics)[0].groups[0].next_sequence == kLines;
+    }));
+    const CliOutcome info = run({"info", "cli/queue", "--json"});
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    const json topic = json::parse(info.out);
+    EXPECT_EQ(topic.at("mode"), "reliable");
+    ASSERT_EQ(topic.at("groups").size(), 1U);
+    EXPECT_EQ(topic.at("groups")[0].at("name"), "workers");
+    EXPECT_EQ(topic.at("groups")[0].at("members"), 2);
+    EXPECT_EQ(topic.at("groups")[0].at("next_sequence"), kLines);
+    EXPECT_EQ(topic.at("groups")[0].at("lost"), 0);
+    ASSERT_EQ(topic.at("readers").size(), 2U);
+    for (const json& reader : topic.at("readers")) EXPECT_EQ(reader.at("group"), "workers");
+
+    std::vector<std::string> shared;
+    for (auto& member : members) {
+        member->send_signal(SIGINT);
+        const CliOutcome end = member->finish();
+        EXPECT_EQ(end.exit_code, 128 + SIGINT) << end.err;
+        for (const auto& line : lines_of(end.out)) {
+            shared.push_back(json::parse(line).at("payload").get<std::string>());
+        }
+    }
+    std::vector<std::string> expected;
+    for (std::size_t i = 0; i < kLines; ++i) expected.push_back("task " + std::to_string(i));
+    std::sort(shared.begin(), shared.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(shared, expected) << "a line was lost or delivered to both members";
+}
+
+TEST_F(CliTest, echoWithHistoryStartsWithTheLastMessagesPublished) {
+    const ipcbus::Node node = make_node();
+    auto pub = ipcbus::RawPublisher::create(node, "cli/state");
+    ASSERT_TRUE(pub) << pub.error().message;
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(pub->send(bytes_of("state " + std::to_string(i))));
+
+    const CliOutcome echo = run({"echo", "cli/state", "--history", "3", "--count", "3", "--json"});
+    ASSERT_EQ(echo.exit_code, 0) << echo.err;
+    const auto lines = lines_of(echo.out);
+    ASSERT_EQ(lines.size(), 3U) << echo.out;
+    for (std::size_t i = 0; i < 3; ++i) {
+        const json message = json::parse(lines[i]);
+        EXPECT_EQ(message.at("seq"), 7 + i);
+        EXPECT_EQ(message.at("payload"), "state " + std::to_string(7 + i));
+    }
+}
+
+TEST_F(CliTest, pubReliableRefusesAnOverwriteTopic) {
+    auto sub = ipcbus::RawSubscriber::create(make_node(), "cli/lossy");  // overwrite mode
+    ASSERT_TRUE(sub) << sub.error().message;
+    const CliOutcome pub = run({"pub", "cli/lossy", "text", "--reliable"});
+    expect_one_error_line(pub, "reliable");
+    EXPECT_NE(pub.err.find("cli/lossy"), std::string::npos) << pub.err;
+}
+
 // --- topics, info, hz ------------------------------------------------------------------------
 
 TEST_F(CliTest, topicsJsonCountsThePublishersAndSubscribersHoldingATopic) {

@@ -24,6 +24,9 @@ struct EchoOptions {
     std::string topic;
     std::uint64_t count = 0;
     bool json = false;
+    std::string group;
+    std::uint32_t history = 0;
+    bool reliable = false;
 };
 
 std::string json_line(const SampleInfo& info, std::span<const std::byte> payload,
@@ -63,9 +66,18 @@ void print_message(const EchoOptions& options, const SampleInfo& info,
     std::fflush(stdout);
 }
 
+RawSubscriber open_subscriber(const Node& node, const EchoOptions& options) {
+    TopicOptions topic;
+    if (options.reliable) topic.mode = DeliveryMode::reliable;
+    ReaderOptions reader;
+    reader.group = options.group;
+    reader.history = options.history;
+    return unwrap(RawSubscriber::create(node, options.topic, topic, any_type, reader));
+}
+
 int run_echo(const EchoOptions& options) {
     const Node node = connect(options.domain);
-    RawSubscriber subscriber = unwrap(RawSubscriber::create(node, options.topic));
+    RawSubscriber subscriber = open_subscriber(node, options);
     ReceiveBuffer buffer(subscriber.max_payload_size());
     std::uint64_t lost = 0;
     for (std::uint64_t printed = 0; options.count == 0 || printed < options.count; ++printed) {
@@ -86,7 +98,8 @@ void add_echo_command(CLI::App& app, CommandAction& action) {
     command->footer(
         "Plain output: 'SEQ: PAYLOAD', the payload as text when it is printable, else its size\n"
         "and first bytes in hex; '(lost N messages)' when this reader was overrun. Creates the\n"
-        "topic if it does not exist.");
+        "topic if it does not exist. Several echo processes with the same --group share the\n"
+        "messages: each goes to exactly one of them.");
     command->add_option("topic", options->topic, "Topic name")->required();
     add_domain_option(*command, options->domain);
     command
@@ -96,6 +109,19 @@ void add_echo_command(CLI::App& app, CommandAction& action) {
         "--json", options->json,
         "One JSON object per line: seq, size, lost (missed so far), timestamp_ns, "
         "publisher_id, payload (base64, with \"encoding\":\"base64\", when not UTF-8)");
+    command
+        ->add_option("--group", options->group,
+                     "Join consumer group NAME: its members share the messages, each message "
+                     "to one member")
+        ->type_name("NAME");
+    command
+        ->add_option("--history", options->history,
+                     "Start with the last H messages already published (at most the ring's "
+                     "capacity)")
+        ->type_name("H");
+    command->add_flag("--reliable", options->reliable,
+                      "Create the topic in reliable mode if it does not exist (an existing topic "
+                      "must be reliable)");
     command->callback([options, &action] { action = [options] { return run_echo(*options); }; });
 }
 

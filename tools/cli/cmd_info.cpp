@@ -27,10 +27,42 @@ void print_json(const TopicInfo& topic) {
                            {"next_sequence", reader.next_sequence},
                            {"lag", reader_lag(topic, reader)},
                            {"lost", reader.lost},
-                           {"skipped", reader.skipped}});
+                           {"skipped", reader.skipped},
+                           {"group", reader.group}});
     }
     out["readers"] = std::move(readers);
+    auto groups = nlohmann::ordered_json::array();
+    for (const GroupInfo& group : topic.groups) {
+        groups.push_back({{"name", group.name},
+                          {"members", group.members},
+                          {"next_sequence", group.next_sequence},
+                          {"lag", group_lag(topic, group)},
+                          {"lost", group.lost}});
+    }
+    out["groups"] = std::move(groups);
     std::puts(out.dump().c_str());
+}
+
+void print_readers(const TopicInfo& topic) {
+    fmt::print("readers      {}\n", topic.readers.size());
+    if (topic.readers.empty()) return;
+    constexpr const char* kRow = "  {:>8} {:>12} {:>12} {:>12}  {}\n";
+    fmt::print(kRow, "PID", "LAG", "LOST", "SKIPPED", "GROUP");
+    for (const ReaderInfo& reader : topic.readers) {
+        fmt::print(kRow, reader.pid, reader_lag(topic, reader), reader.lost, reader.skipped,
+                   reader.group.empty() ? "-" : reader.group);
+    }
+}
+
+void print_groups(const TopicInfo& topic) {
+    fmt::print("groups       {}\n", topic.groups.size());
+    if (topic.groups.empty()) return;
+    constexpr const char* kRow = "  {:<24} {:>8} {:>14} {:>12} {:>12}\n";
+    fmt::print(kRow, "NAME", "MEMBERS", "NEXT SEQUENCE", "LAG", "LOST");
+    for (const GroupInfo& group : topic.groups) {
+        fmt::print(kRow, group.name, group.members, group.next_sequence, group_lag(topic, group),
+                   group.lost);
+    }
 }
 
 void print_text(const TopicInfo& topic) {
@@ -42,13 +74,8 @@ void print_text(const TopicInfo& topic) {
     fmt::print("created by   pid {}\n", topic.creator_pid);
     fmt::print("publishers   {}\n", topic.publishers);
     fmt::print("published    {} messages\n", topic.published);
-    fmt::print("readers      {}\n", topic.readers.size());
-    if (topic.readers.empty()) return;
-    constexpr const char* kRow = "  {:>8} {:>12} {:>12} {:>12}\n";
-    fmt::print(kRow, "PID", "LAG", "LOST", "SKIPPED");
-    for (const ReaderInfo& reader : topic.readers) {
-        fmt::print(kRow, reader.pid, reader_lag(topic, reader), reader.lost, reader.skipped);
-    }
+    print_readers(topic);
+    print_groups(topic);
 }
 
 int run_info(const InfoOptions& options) {
@@ -67,12 +94,16 @@ void add_info_command(CLI::App& app, CommandAction& action) {
     CLI::App* command = app.add_subcommand("info", "Show one topic in detail, with its readers");
     command->footer(
         "For each reader: its pid, lag (messages published that it has not read yet), lost\n"
-        "(missed because it was overrun) and skipped (abandoned by their publisher).");
+        "(missed because it was overrun), skipped (abandoned by their publisher) and consumer\n"
+        "group. For each consumer group: its members, the next sequence it hands out, its lag\n"
+        "and the messages overrun before any member took them.");
     command->add_option("topic", options->topic, "Topic name")->required();
     add_domain_option(*command, options->domain);
-    command->add_flag("--json", options->json,
-                      "One JSON object: the fields of `topics --json` but rate_hz, creator_pid, "
-                      "and readers: [{pid, next_sequence, lag, lost, skipped}]");
+    command->add_flag(
+        "--json", options->json,
+        "One JSON object: the fields of `topics --json` but rate_hz, creator_pid, "
+        "readers: [{pid, next_sequence, lag, lost, skipped, group}] and groups: [{name, "
+        "members, next_sequence, lag, lost}]");
     command->callback([options, &action] { action = [options] { return run_info(*options); }; });
 }
 

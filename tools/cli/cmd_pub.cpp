@@ -8,7 +8,6 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "commands.hpp"
@@ -20,9 +19,9 @@ namespace ipcbus::cli {
 namespace {
 
 constexpr std::uint64_t kDefaultSlotSize = 4096;
-// A reliable topic refuses a send while its slowest reader holds the whole ring; its
-// readers free slots within microseconds to milliseconds.
-constexpr auto kFullRingRetryInterval = std::chrono::microseconds(100);
+// A reliable topic holds a send back while its slowest reader still needs the whole ring:
+// the send sleeps until a slot frees, at most this long before it looks at the stop flag.
+constexpr auto kFullRingWaitSlice = std::chrono::milliseconds(100);
 constexpr auto kSubscriberPollInterval = std::chrono::microseconds(200);
 
 struct PubOptions {
@@ -34,6 +33,7 @@ struct PubOptions {
     double rate_hz = 0;
     std::uint64_t size = 0;  // 0: not given
     std::size_t wait_subscribers = 0;
+    bool reliable = false;
 };
 
 /// Spaces sends 1/rate apart (no pacing for rate 0). The schedule is absolute, so the time
@@ -63,16 +63,22 @@ class Pacer {
     Clock::time_point next_;
 };
 
-// A topic this creates gets slots of --size bytes (4096 without it). An existing topic is
-// used with the slot size it has: the messages just have to fit.
+// A topic this creates gets slots of --size bytes (4096 without it), in reliable mode with
+// --reliable. An existing topic is used with the slot size it has (the messages just have
+// to fit), but --reliable insists on its mode: a publisher that must not lose messages is
+// not quietly given an overwrite topic.
 RawPublisher open_publisher(const Node& node, const PubOptions& options) {
     TopicOptions wanted;
+    if (options.reliable) wanted.mode = DeliveryMode::reliable;
+    TopicOptions existing = wanted;
     wanted.slot_size = options.size != 0 ? options.size : kDefaultSlotSize;
     auto publisher = RawPublisher::create(node, options.topic, wanted);
     if (!publisher && publisher.error().code == ErrorCode::parameter_mismatch) {
-        publisher = RawPublisher::create(node, options.topic);
+        publisher = RawPublisher::create(node, options.topic, existing);
     }
-    return unwrap(std::move(publisher));
+    RawPublisher opened = unwrap(std::move(publisher));
+    opened.set_block_timeout(kFullRingWaitSlice);
+    return opened;
 }
 
 std::vector<std::byte> make_message(std::string_view text, std::uint64_t padded_size) {
@@ -82,7 +88,8 @@ std::vector<std::byte> make_message(std::string_view text, std::uint64_t padded_
     return message;
 }
 
-// Sends one message; false if a stop was requested while a full reliable ring held it up.
+// Sends one message; false if a stop was requested while a full reliable ring held it up
+// (each send waits for a free slot up to the block timeout, then we look at the flag).
 bool send_message(RawPublisher& publisher, std::span<const std::byte> message) {
     if (message.size() > publisher.max_payload_size()) {
         throw CliError(fmt::format("topic '{}': a message of {} bytes does not fit its slots of {}",
@@ -97,7 +104,6 @@ bool send_message(RawPublisher& publisher, std::span<const std::byte> message) {
                                        to_string(sent.error())));
         }
         if (stop_requested()) return false;
-        std::this_thread::sleep_for(kFullRingRetryInterval);
     }
 }
 
@@ -138,8 +144,8 @@ void add_pub_command(CLI::App& app, CommandAction& action) {
     command->footer(
         "With TEXT: sends it --count times. Without: sends each line of standard input (without\n"
         "its newline) as one message, in order, until end of input. Creates the topic if it does\n"
-        "not exist. Subscribers see only what is sent after they attach: --wait-subscribers lets\n"
-        "a script start them and the publisher together.");
+        "not exist. Subscribers see only what is sent after they attach (or --history back):\n"
+        "--wait-subscribers lets a script start them and the publisher together.");
     command->add_option("topic", options->topic, "Topic name")->required();
     CLI::Option* text = command->add_option("text", options->text, "Message to send");
     add_domain_option(*command, options->domain);
@@ -161,6 +167,10 @@ void add_pub_command(CLI::App& app, CommandAction& action) {
         ->add_option("--wait-subscribers", options->wait_subscribers,
                      "Send nothing until at least K subscribers are attached")
         ->type_name("K");
+    command->add_flag("--reliable", options->reliable,
+                      "Create the topic in reliable mode (no message overwritten before every "
+                      "reader has it; sends wait for slow readers); an existing topic must be "
+                      "reliable");
     command->callback([options, text, &action] {
         options->has_text = text->count() > 0;
         action = [options] { return run_pub(*options); };

@@ -19,6 +19,10 @@ std::uint64_t reader_lag(const TopicInfo& topic, const ReaderInfo& reader) noexc
     return topic.published > reader.next_sequence ? topic.published - reader.next_sequence : 0;
 }
 
+std::uint64_t group_lag(const TopicInfo& topic, const GroupInfo& group) noexcept {
+    return topic.published > group.next_sequence ? topic.published - group.next_sequence : 0;
+}
+
 const TopicInfo* find_topic(const std::vector<TopicInfo>& topics, std::string_view name) noexcept {
     const auto it = std::find_if(topics.begin(), topics.end(),
                                  [name](const TopicInfo& topic) { return topic.name == name; });

@@ -18,6 +18,9 @@ nlohmann::ordered_json topic_summary_json(const TopicInfo& topic);
 /// the daemon read a moment earlier).
 [[nodiscard]] std::uint64_t reader_lag(const TopicInfo& topic, const ReaderInfo& reader) noexcept;
 
+/// Messages published that the consumer group has not handed out yet.
+[[nodiscard]] std::uint64_t group_lag(const TopicInfo& topic, const GroupInfo& group) noexcept;
+
 /// The topic named `name` in `topics`, or nullptr.
 const TopicInfo* find_topic(const std::vector<TopicInfo>& topics, std::string_view name) noexcept;
 

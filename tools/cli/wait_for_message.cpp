@@ -1,29 +1,37 @@
 #include "wait_for_message.hpp"
 
-#include <thread>
+#include <algorithm>
 
 namespace ipcbus::cli {
 namespace {
 
-// A message that is already on its way arrives within microseconds: spin briefly for it,
-// then sleep between polls so an idle `ipcbus echo` costs next to no CPU.
-constexpr int kSpinPolls = 256;
-constexpr auto kIdlePollInterval = std::chrono::microseconds(100);
+// The longest a single blocking receive sleeps: a SIGINT may be delivered to one of the
+// library's threads and so not interrupt it, and the stop flag is looked at in between.
+constexpr auto kStopCheckInterval = std::chrono::milliseconds(100);
 
 }  // namespace
 
 std::optional<SampleInfo> wait_for_message(RawSubscriber& subscriber, std::span<std::byte> buffer,
                                            Clock::time_point deadline) {
-    for (int polls = 0;; ++polls) {
-        auto taken = subscriber.take_copy(buffer);
-        if (taken && taken->has_value()) return **taken;
-        if (!taken && taken.error() == ReceiveError::buffer_too_small) {
-            throw CliError("internal error: receive buffer smaller than the topic's slot size");
+    while (!stop_requested()) {
+        const auto now = Clock::now();
+        if (now >= deadline) return std::nullopt;
+        const auto slice = std::min<Clock::duration>(deadline - now, kStopCheckInterval);
+        auto received = subscriber.receive_copy(buffer, slice);
+        if (received) return *received;
+        switch (received.error()) {
+            case ReceiveError::buffer_too_small:
+                throw CliError("internal error: receive buffer smaller than the topic's slot size");
+            case ReceiveError::wait_failed:
+                throw CliError("topic '" + std::string(subscriber.topic()) +
+                               "': waiting for a message failed");
+            default:
+                // timed_out: look at the clock and the stop flag again. A corrupt slot
+                // consumed the message and counted it in lost().
+                break;
         }
-        // Any other error (a corrupt slot) consumed the message and counted it in lost().
-        if (stop_requested() || Clock::now() >= deadline) return std::nullopt;
-        if (polls >= kSpinPolls) std::this_thread::sleep_for(kIdlePollInterval);
     }
+    return std::nullopt;
 }
 
 }  // namespace ipcbus::cli

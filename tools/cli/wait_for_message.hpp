@@ -1,5 +1,5 @@
-// Waiting for the next message of a subscriber. The library has no blocking receive yet
-// (issue 5); this is the one place that polls for it, so it can be swapped for one.
+// Waiting for the next message of a subscriber: the library's blocking receive, in short
+// slices so that a stop request (Ctrl-C) is noticed while nothing arrives.
 #pragma once
 
 #include <cstddef>
@@ -25,11 +25,11 @@ class ReceiveBuffer {
     std::size_t size_;
 };
 
-/// Waits for the next message of `subscriber` and copies it into `buffer` (at least
-/// subscriber.max_payload_size() bytes), so what the caller reads is always a consistent
-/// message, never one a publisher is overwriting. Returns its info, or std::nullopt if
-/// `deadline` passed or a stop was requested first. Messages the reader missed meanwhile
-/// are counted in subscriber.lost().
+/// Waits (sleeping, per the subscriber's wait strategy) for the next message of
+/// `subscriber` and copies it into `buffer` (at least subscriber.max_payload_size() bytes),
+/// so what the caller reads is always a consistent message, never one a publisher is
+/// overwriting. Returns its info, or std::nullopt if `deadline` passed or a stop was
+/// requested first. Messages the reader missed meanwhile are counted in subscriber.lost().
 std::optional<SampleInfo> wait_for_message(RawSubscriber& subscriber, std::span<std::byte> buffer,
                                            Clock::time_point deadline = Clock::time_point::max());
 
