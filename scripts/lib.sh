@@ -27,6 +27,10 @@ ensure_packages() {
     --no-install-recommends "${missing[@]}" </dev/null
 }
 
+# ccache: paths under the checkout count as relative, so a fresh clone (CI) reuses what
+# another checkout of the same sources compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+
 # configure_and_build PRESET [TARGET...]: configures the CMake preset and builds it.
 configure_and_build() {
   local preset=$1
