@@ -112,6 +112,10 @@ struct Counts {
 // it, and nothing of the parent's runtime trips over it), which reports through shared
 // memory and _exits. Its one deliberate getpid() proves that the counter counts.
 TEST_F(HotPathTest, publishingWithoutSleepingReadersMakesNoSystemCall) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "sanitizer runtimes make system calls of their own (the release build "
+                    "runs this test)";
+#endif
     ipcbus::Node node = make_node();
     auto pub = ipcbus::RawPublisher::create(node, "quiet/path", {64, 64, 0});
     auto sub = ipcbus::RawSubscriber::create(node, "quiet/path");
@@ -124,6 +128,7 @@ TEST_F(HotPathTest, publishingWithoutSleepingReadersMakesNoSystemCall) {
     ASSERT_GE(child, 0);
     if (child == 0) {
         std::byte message[64]{};
+        ::alarm(60);  // a child stuck in a trapped call must not hang the suite
         counts->trapped = trap_syscalls() ? 1 : 0;
         const std::uint64_t start = g_syscalls.load();
         for (std::uint64_t i = 0; i < 10'000; ++i) {
