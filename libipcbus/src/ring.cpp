@@ -298,6 +298,9 @@ HeldSet::HeldSet(const SegmentView& view, layout::ReaderEntry* entry)
       next_(released_) {}
 
 void HeldSet::hold(std::uint64_t sequence) noexcept {
+    // Nothing older held, but skipped or lost sequences lie between: the sample now held
+    // is the oldest, so release() must find it at released_.
+    if (count_ == 0 && released_ != sequence) publish(sequence);
     bits_[(sequence & view_.mask) / 64] |= 1ULL << (sequence % 64);
     ++count_;
     next_ = sequence + 1;

@@ -84,6 +84,25 @@ TEST_F(DeliveryModesTest, onlyTheOldestReleaseFreesSpace) {
     EXPECT_FALSE(pub->send(message(7))) << "sequence 3 is still held";
 }
 
+// A skipped sequence before a held sample does not keep the slots gated once the sample
+// is released (the reader passed the skip inside the same take).
+TEST_F(DeliveryModesTest, releasingAfterASkipFreesTheSkippedSlotToo) {
+    auto pub = ipcbus::RawPublisher::create(node_, "skip/then/hold", reliable(4));
+    auto sub = ipcbus::RawSubscriber::create(node_, "skip/then/hold");
+    ASSERT_TRUE(pub && sub);
+    pub->set_block_timeout(std::chrono::nanoseconds(0));
+    { auto dropped = pub->loan(8); }  // sequence 0: abandoned, readers skip it
+    for (std::uint64_t i = 1; i < 4; ++i) ASSERT_TRUE(pub->send(message(i)));
+    auto sample = sub->take();
+    ASSERT_TRUE(sample && sample->has_value());
+    EXPECT_EQ((*sample)->sequence(), 1U);
+    EXPECT_EQ(sub->skipped(), 1U);
+    sample->reset();  // releases 0 (skipped) and 1
+    EXPECT_TRUE(pub->send(message(4)));
+    EXPECT_TRUE(pub->send(message(5)));
+    EXPECT_FALSE(pub->send(message(6))) << "sequence 2 is still unread";
+}
+
 // A timed block gives up with would_block after (at least) its timeout.
 TEST_F(DeliveryModesTest, blockedPublisherTimesOut) {
     auto pub = ipcbus::RawPublisher::create(node_, "timed/out", reliable(2));
