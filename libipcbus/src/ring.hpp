@@ -205,7 +205,6 @@ class GroupReader {
     [[nodiscard]] std::uint64_t next() const noexcept {
         return group_->cursor.load(std::memory_order_relaxed);
     }
-    [[nodiscard]] const SegmentView& view() const noexcept { return view_; }
 
   private:
     [[nodiscard]] PollStatus take_next(Polled& out,
