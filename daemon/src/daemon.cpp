@@ -40,6 +40,9 @@ struct Client {
     std::vector<gid_t> groups;  // primary gid first, then supplementary ones
     std::set<std::uint64_t> handles;
     std::vector<std::string> watches;  // patterns this (watcher) connection asked for
+    // Topics this client (ipcbus-bridge) carries to or from another host, by (topic,
+    // direction); the value is the remote end. Shown in "list"; gone with the connection.
+    std::map<std::pair<std::string, std::string>, std::string> bridges;
 };
 
 // A consumer group of a topic: its row in the reader table (holding the shared cursor)
@@ -130,6 +133,8 @@ struct Daemon::State {
     void release(std::uint64_t handle, bool owner_died);
     void drop_topic(const std::string& name);
     Result<json> watch(Client& client, const json& request);
+    Result<json> mark_bridge(Client& client, const json& request);
+    [[nodiscard]] json bridges_of(const std::string& topic) const;
     void announce(const Topic& topic);
     json list(const json& request) const;
     json describe(const Topic& topic) const;
@@ -319,6 +324,8 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, Fds re
         reply = list(request);
     } else if (op == "watch") {
         reply = watch(client, request);
+    } else if (op == "bridge") {
+        reply = mark_bridge(client, request);
     } else if (op == "sync") {
         drain_pending(fd);
         reply = protocol::make_ok();
@@ -804,6 +811,35 @@ Result<json> Daemon::State::watch(Client& client, const json& request) {
     return json{{"ok", true}, {"topics", std::move(names)}};
 }
 
+// A bridge says it carries a topic to or from another host. Bounded per client, so a
+// misbehaving peer cannot grow the daemon without limit.
+Result<json> Daemon::State::mark_bridge(Client& client, const json& request) {
+    constexpr std::size_t kMaxMarksPerClient = 4096;
+    auto mark = protocol::parse_bridge(request);
+    if (!mark) return std::move(mark).error();
+    auto key = std::make_pair(mark->topic, mark->direction);
+    if (client.bridges.size() >= kMaxMarksPerClient && !client.bridges.contains(key)) {
+        return Error{
+            ErrorCode::resource_exhausted,
+            "a client may mark at most " + std::to_string(kMaxMarksPerClient) + " bridged topics"};
+    }
+    client.bridges[std::move(key)] = std::move(mark->remote);
+    return protocol::make_ok();
+}
+
+json Daemon::State::bridges_of(const std::string& topic) const {
+    json out = json::array();
+    for (const auto& [fd, client] : clients) {
+        for (const char* direction : {"export", "import"}) {
+            const auto it = client.bridges.find(std::make_pair(topic, std::string(direction)));
+            if (it == client.bridges.end()) continue;
+            out.push_back(
+                {{"direction", direction}, {"remote", it->second}, {"pid", client.cred.pid}});
+        }
+    }
+    return out;
+}
+
 // Tells every watcher whose pattern matches that `topic` exists now. A watcher that does not
 // read its events (its socket buffer is full) is disconnected rather than waited for.
 void Daemon::State::announce(const Topic& topic) {
@@ -908,7 +944,8 @@ json Daemon::State::describe(const Topic& t) const {
                 {"published", view.header->write_cursor.load(std::memory_order_relaxed)},
                 {"creator_pid", t.creator_pid},
                 {"readers", std::move(readers)},
-                {"groups", std::move(groups)}};
+                {"groups", std::move(groups)},
+                {"bridges", bridges_of(t.name)}};
 }
 
 }  // namespace ipcbusd

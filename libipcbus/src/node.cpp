@@ -46,6 +46,7 @@ TopicInfo topic_from_json(const nlohmann::json& t) {
                    field<std::uint64_t>(t, "published"),
                    field<std::int32_t>(t, "creator_pid"),
                    {},
+                   {},
                    {}};
     if (const auto readers = t.find("readers"); readers != t.end() && readers->is_array()) {
         for (const auto& r : *readers) {
@@ -62,10 +63,25 @@ TopicInfo topic_from_json(const nlohmann::json& t) {
                           field<std::uint64_t>(g, "next"), field<std::uint64_t>(g, "lost")});
         }
     }
+    if (const auto bridges = t.find("bridges"); bridges != t.end() && bridges->is_array()) {
+        for (const auto& b : *bridges) {
+            info.bridges.push_back(BridgeInfo{field<std::string>(b, "direction"),
+                                              field<std::string>(b, "remote"),
+                                              field<std::int32_t>(b, "pid")});
+        }
+    }
     return info;
 }
 
 }  // namespace
+
+Result<Ok> Node::announce_bridge(std::string_view topic, std::string_view direction,
+                                 std::string_view remote) const {
+    auto reply = daemon_->call(detail::protocol::make_bridge(
+        {std::string(topic), std::string(direction), std::string(remote)}));
+    if (!reply) return std::move(reply).error();
+    return Ok{};
+}
 
 Result<std::vector<TopicInfo>> Node::list_topics() const {
     std::vector<TopicInfo> topics;

@@ -107,6 +107,31 @@ Result<json> parse_request(std::string_view message) {
     return request;
 }
 
+json make_bridge(const BridgeMark& mark) {
+    return json{{"v", kVersion},
+                {"op", "bridge"},
+                {"topic", mark.topic},
+                {"direction", mark.direction},
+                {"remote", mark.remote}};
+}
+
+Result<BridgeMark> parse_bridge(const json& request) {
+    auto topic = get_string(request, "topic", max_topic_name_length + 1);
+    if (!topic) return topic.error();
+    if (auto ok = validate_topic_name(*topic); !ok) return ok.error();
+    auto direction = get_string(request, "direction", 16);
+    if (!direction) return direction.error();
+    if (*direction != "export" && *direction != "import") {
+        return malformed("'direction' must be \"export\" or \"import\"");
+    }
+    auto remote = get_string(request, "remote", kMaxRemoteLength);
+    if (!remote) return remote.error();
+    for (char c : *remote) {
+        if (c < 0x20 || c > 0x7e) return malformed("'remote' must be printable ASCII");
+    }
+    return BridgeMark{*topic, *direction, *remote};
+}
+
 Result<OpenRequest> parse_open(const json& request) {
     OpenRequest out;
     auto topic = get_string(request, "topic", max_topic_name_length + 1);

@@ -19,6 +19,10 @@
 //   request  {"v":1, "op":"watch", "pattern":"a/*/c"}   reply {"ok":true, "topics":[...]}
 //            then, for each matching topic created later, an event on the same
 //            connection: {"ok":true, "event":"created", "topic":"...", "type":"..."}
+//   request  {"v":1, "op":"bridge", "topic":"a/b", "direction":"export"|"import",
+//             "remote":"nats://..."}                    reply {"ok":true}
+//            (ipcbus-bridge says it carries the topic to or from another host; the mark
+//            lasts as long as the connection and shows in "list")
 //   request  {"v":1, "op":"sync"}                       reply {"ok":true}
 //            (answered after every event already pending at the daemon is handled, e.g.
 //            the disconnect of a process the caller has just reaped)
@@ -61,7 +65,16 @@ struct OpenRequest {
     }
 };
 
+/// A parsed "bridge" request.
+struct BridgeMark {
+    std::string topic;
+    std::string direction;  // "export" or "import"
+    std::string remote;     // printable, at most kMaxRemoteLength characters
+};
+inline constexpr std::size_t kMaxRemoteLength = 200;
+
 nlohmann::json make_open(const TopicRequest& request, Role role);
+nlohmann::json make_bridge(const BridgeMark& mark);
 nlohmann::json make_close(std::uint64_t handle);
 nlohmann::json make_simple(std::string_view op);
 
@@ -72,6 +85,8 @@ nlohmann::json make_ok();
 Result<nlohmann::json> parse_request(std::string_view message);
 /// Extracts an open request's fields (names validated, numbers in range).
 Result<OpenRequest> parse_open(const nlohmann::json& request);
+/// Extracts a bridge request's fields (topic validated, direction known, remote printable).
+Result<BridgeMark> parse_bridge(const nlohmann::json& request);
 /// Reads an unsigned integer field; error names the field.
 Result<std::uint64_t> get_uint(const nlohmann::json& object, const char* field,
                                std::uint64_t max = UINT64_MAX);

@@ -129,7 +129,8 @@ std::uint64_t RawPublisher::publish(RawLoan&& loan) noexcept {
     loan.owner_ = nullptr;  // consumed: its destructor must not abandon it
     --p.outstanding_loans;
     if (!lapped)
-        p.writer.commit(sequence, loan.size_, p.writer.publisher_id(), detail::monotonic_ns());
+        p.writer.commit(sequence, loan.size_, p.writer.publisher_id(), detail::monotonic_ns(),
+                        loan.origin_sequence_);
     return sequence;
 }
 

@@ -157,12 +157,14 @@ ClaimStatus RingWriter::mark_busy(std::uint64_t sequence) noexcept {
 }
 
 void RingWriter::commit(std::uint64_t sequence, std::uint64_t size, std::uint32_t publisher_id,
-                        std::uint64_t timestamp_ns) noexcept {
+                        std::uint64_t timestamp_ns, std::uint64_t origin_sequence) noexcept {
     auto& slot = view_.slot(sequence);
     // Relaxed: these fields are published by the release store of the stamp below.
     slot.size.store(size, std::memory_order_relaxed);
     slot.timestamp_ns.store(timestamp_ns, std::memory_order_relaxed);
     slot.publisher_id.store(publisher_id, std::memory_order_relaxed);
+    slot.origin_sequence.store(origin_sequence == kNoOrigin ? sequence : origin_sequence,
+                               std::memory_order_relaxed);
     // Release: pairs with the reader's acquire load of the stamp, so everything written
     // into the slot happens-before a reader that sees it.
     // Then the publisher's half of a Dekker pairing with a reader going to sleep (which
@@ -242,6 +244,7 @@ PollStatus RingReader::poll(Polled& out) noexcept {
         out.size = slot.size.load(std::memory_order_relaxed);
         out.timestamp_ns = slot.timestamp_ns.load(std::memory_order_relaxed);
         out.publisher_id = slot.publisher_id.load(std::memory_order_relaxed);
+        out.origin_sequence = slot.origin_sequence.load(std::memory_order_relaxed);
         if (overwritten(out)) continue;  // fields may be torn; next pass sees the overrun
         advance();
         if (out.size > view_.slot_size) {
@@ -404,6 +407,7 @@ bool GroupReader::read_slot(std::uint64_t sequence, Polled& out) noexcept {
     out.size = slot.size.load(std::memory_order_relaxed);
     out.timestamp_ns = slot.timestamp_ns.load(std::memory_order_relaxed);
     out.publisher_id = slot.publisher_id.load(std::memory_order_relaxed);
+    out.origin_sequence = slot.origin_sequence.load(std::memory_order_relaxed);
     out.payload = view_.payload(sequence);
     if (out.stamp == (kSkippedBit | stamp_of(sequence))) {
         count_skipped();

@@ -31,6 +31,9 @@
 
 namespace ipcbus::detail {
 
+/// RingWriter::commit: the message has no origin elsewhere (RawLoan's default too).
+inline constexpr std::uint64_t kNoOrigin = ~0ULL;
+
 enum class ClaimStatus : std::uint8_t {
     claimed,  // the slot is ours (BUSY) until commit() or abandon()
     lapped,   // another publisher already wrote a later lap into our slot: our sequence
@@ -69,8 +72,10 @@ class RingWriter {
     /// reliable mode returns `full` (claiming nothing) when no slot is free.
     [[nodiscard]] ClaimStatus claim(std::uint64_t& sequence) noexcept;
     /// Publishes a claimed slot: header fields, then the committed stamp (release).
+    /// `origin_sequence`: the sequence the message had on its origin host (bridged
+    /// messages); kNoOrigin: this message's own `sequence`.
     void commit(std::uint64_t sequence, std::uint64_t size, std::uint32_t publisher_id,
-                std::uint64_t timestamp_ns) noexcept;
+                std::uint64_t timestamp_ns, std::uint64_t origin_sequence = kNoOrigin) noexcept;
     /// Gives up a claimed slot: readers pass over it and count it as skipped.
     void abandon(std::uint64_t sequence) noexcept;
 
@@ -110,6 +115,7 @@ struct Polled {
     std::uint64_t size;
     std::uint64_t timestamp_ns;
     std::uint32_t publisher_id;
+    std::uint64_t origin_sequence;
 };
 
 enum class PollStatus : std::uint8_t {

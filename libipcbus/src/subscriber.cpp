@@ -45,7 +45,7 @@ void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept {
 namespace {
 
 SampleInfo info_of(const Polled& m) noexcept {
-    return SampleInfo{m.sequence, m.timestamp_ns, m.size, m.publisher_id};
+    return SampleInfo{m.sequence, m.timestamp_ns, m.size, m.publisher_id, m.origin_sequence};
 }
 
 // The group row a member row names, or null when the daemon sent nonsense.
@@ -270,6 +270,18 @@ std::size_t RawSubscriber::max_payload_size() const noexcept {
 }
 std::string_view RawSubscriber::topic() const noexcept {
     return impl_->name;
+}
+
+TypeInfo RawSubscriber::type() const noexcept {
+    // The header's type fields are written before the segment is sealed and never change.
+    const layout::TopicHeader& h = *impl_->reader.view().header;
+    return TypeInfo{std::string_view(h.type_name), h.type_size, h.type_align, h.schema_hash};
+}
+
+DeliveryMode RawSubscriber::mode() const noexcept {
+    return impl_->reader.view().header->mode == static_cast<std::uint8_t>(DeliveryMode::reliable)
+               ? DeliveryMode::reliable
+               : DeliveryMode::overwrite;
 }
 
 }  // namespace ipcbus

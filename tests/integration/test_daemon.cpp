@@ -189,6 +189,27 @@ TEST_F(DaemonTest, watcherLearnsOfMatchingTopicsCreatedLaterAndSubscribesToThem)
     EXPECT_EQ(fusion.wait(), 0);
 }
 
+TEST_F(DaemonTest, bridgedTopicIsListedWithItsDirectionWhileTheBridgeIsConnected) {
+    auto pub = ipcbus::RawPublisher::create(node_, "robot/telemetry");
+    ASSERT_TRUE(pub);
+    {
+        auto bridge = make_node();  // a connection of its own, like ipcbus-bridge's
+        ASSERT_TRUE(bridge.announce_bridge("robot/telemetry", "export", "nats://10.0.0.2:4222"));
+        ASSERT_TRUE(bridge.announce_bridge("robot/telemetry", "import", "nats://10.0.0.2:4222"));
+        const auto topics = ipcbus::test::settled_topics(node_);
+        ASSERT_EQ(topics.size(), 1U);
+        ASSERT_EQ(topics[0].bridges.size(), 2U);
+        EXPECT_EQ(topics[0].bridges[0].direction, "export");
+        EXPECT_EQ(topics[0].bridges[0].remote, "nats://10.0.0.2:4222");
+        EXPECT_EQ(topics[0].bridges[0].pid, ::getpid());
+        EXPECT_EQ(topics[0].bridges[1].direction, "import");
+    }
+    // The bridge's connection is gone, and its marks with it.
+    const auto topics = ipcbus::test::settled_topics(node_);
+    ASSERT_EQ(topics.size(), 1U);
+    EXPECT_TRUE(topics[0].bridges.empty());
+}
+
 TEST_F(DaemonTest, malformedWatchPatternIsRefused) {
     for (const char* pattern : {"", "a//b", "../x", "a/b*", "/a"}) {
         auto watcher = ipcbus::TopicWatcher::create(node_, pattern);
@@ -315,6 +336,17 @@ TEST_F(ProtocolTest, everyMalformedMessageGetsAClearErrorAndTheDaemonSurvives) {
         {R"({"v":1,"op":"close"})", "'handle' must be a non-negative integer"},
         {R"({"v":1,"op":"close","handle":123456})", "no handle 123456 of yours"},
         {std::string("{\"v\":1,\"op\":\"hel\0lo\"}", 21), "not valid JSON"},  // raw NUL
+        {R"({"v":1,"op":"bridge","direction":"export","remote":"x"})", "'topic' must be a string"},
+        {R"({"v":1,"op":"bridge","topic":"a/../b","direction":"export","remote":"x"})",
+         "invalid name"},
+        {R"({"v":1,"op":"bridge","topic":"a","direction":"sideways","remote":"x"})",
+         "'direction' must be \"export\" or \"import\""},
+        {R"({"v":1,"op":"bridge","topic":"a","direction":"import"})", "'remote' must be a string"},
+        {R"({"v":1,"op":"bridge","topic":"a","direction":"import","remote":"a\nb"})",
+         "'remote' must be printable ASCII"},
+        {R"({"v":1,"op":"bridge","topic":"a","direction":"import","remote":")" +
+             std::string(300, 'r') + "\"}",
+         "'remote' is too long"},
     };
     for (const auto& [message, expected] : cases) {
         const std::string error = exchange(fd.get(), message);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -76,6 +77,25 @@ TEST_F(PubSubTest, copyingSendAndTakeCopyRoundTrip) {
     auto second = sub->take_copy();
     ASSERT_TRUE(second && second->has_value());
     EXPECT_EQ((*second)->bid, 5.0);
+}
+
+TEST_F(PubSubTest, bridgedMessageKeepsItsOriginSequence) {
+    auto pub = ipcbus::RawPublisher::create(node_, "raw/bridged");
+    auto sub = ipcbus::RawSubscriber::create(node_, "raw/bridged");
+    ASSERT_TRUE(pub && sub);
+    auto carried = pub->loan(8);
+    ASSERT_TRUE(carried);
+    carried->set_origin_sequence(41'000);
+    pub->publish(std::move(*carried));
+    const std::array<std::byte, 8> local{};
+    ASSERT_TRUE(pub->send(local));
+    auto first = sub->take();
+    ASSERT_TRUE(first && first->has_value());
+    EXPECT_EQ((*first)->info().sequence, 0U);
+    EXPECT_EQ((*first)->info().origin_sequence, 41'000U);
+    auto second = sub->take();
+    ASSERT_TRUE(second && second->has_value());
+    EXPECT_EQ((*second)->info().origin_sequence, 1U);  // published here: its own sequence
 }
 
 TEST_F(PubSubTest, rawMessagesKeepTheirLength) {

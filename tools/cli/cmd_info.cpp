@@ -74,6 +74,11 @@ void print_text(const TopicInfo& topic) {
     fmt::print("created by   pid {}\n", topic.creator_pid);
     fmt::print("publishers   {}\n", topic.publishers);
     fmt::print("published    {} messages\n", topic.published);
+    if (topic.bridges.empty()) fmt::print("bridged      no\n");
+    for (const BridgeInfo& bridge : topic.bridges) {
+        fmt::print("bridged      {} {} {} (ipcbus-bridge pid {})\n", bridge.direction,
+                   bridge.direction == "export" ? "to" : "from", bridge.remote, bridge.pid);
+    }
     print_readers(topic);
     print_groups(topic);
 }

@@ -63,11 +63,13 @@ void print_table(const std::vector<TopicRate>& rates) {
         std::puts("no topics");
         return;
     }
-    constexpr const char* kRow = "{:<32} {:<24} {:>10} {:>8} {:<9} {:>4} {:>4} {:>12}\n";
-    fmt::print(kRow, "TOPIC", "TYPE", "SLOT", "CAPACITY", "MODE", "PUBS", "SUBS", "RATE (msg/s)");
+    constexpr const char* kRow = "{:<32} {:<24} {:>10} {:>8} {:<9} {:>4} {:>4} {:>12}  {}\n";
+    fmt::print(kRow, "TOPIC", "TYPE", "SLOT", "CAPACITY", "MODE", "PUBS", "SUBS", "RATE (msg/s)",
+               "BRIDGED");
     for (const auto& [topic, rate] : rates) {
         fmt::print(kRow, topic.name, topic.type_name, topic.slot_size, topic.capacity, topic.mode,
-                   topic.publishers, topic.subscribers, fmt::format("{:.1f}", rate));
+                   topic.publishers, topic.subscribers, fmt::format("{:.1f}", rate),
+                   bridged_summary(topic));
     }
 }
 
@@ -85,11 +87,14 @@ void add_topics_command(CLI::App& app, CommandAction& action) {
     CLI::App* command = app.add_subcommand("topics", "List the domain's topics");
     command->footer(
         "Columns: name, type, slot size (bytes), capacity (slots), delivery mode, publishers,\n"
-        "subscribers, and the message rate, measured over 200 ms (the command takes that long).");
+        "subscribers, the message rate, measured over 200 ms (the command takes that long), and\n"
+        "whether ipcbus-bridge carries the topic to other hosts (export), from them (import),\n"
+        "or both.");
     add_domain_option(*command, options->domain);
-    command->add_flag("--json", options->json,
-                      "One JSON array of objects: name, type, slot_size, capacity, mode, "
-                      "publishers, subscribers, published, rate_hz");
+    command->add_flag(
+        "--json", options->json,
+        "One JSON array of objects: name, type, slot_size, capacity, mode, "
+        "publishers, subscribers, published, bridges [{direction, remote, pid}], rate_hz");
     command->callback([options, &action] { action = [options] { return run_topics(*options); }; });
 }
 

@@ -3,6 +3,18 @@
 #include <algorithm>
 
 namespace ipcbus::cli {
+namespace {
+
+nlohmann::ordered_json bridges_json(const TopicInfo& topic) {
+    auto bridges = nlohmann::ordered_json::array();
+    for (const BridgeInfo& bridge : topic.bridges) {
+        bridges.push_back(
+            {{"direction", bridge.direction}, {"remote", bridge.remote}, {"pid", bridge.pid}});
+    }
+    return bridges;
+}
+
+}  // namespace
 
 nlohmann::ordered_json topic_summary_json(const TopicInfo& topic) {
     return {{"name", topic.name},
@@ -12,7 +24,20 @@ nlohmann::ordered_json topic_summary_json(const TopicInfo& topic) {
             {"mode", topic.mode},
             {"publishers", topic.publishers},
             {"subscribers", topic.subscribers},
-            {"published", topic.published}};
+            {"published", topic.published},
+            {"bridges", bridges_json(topic)}};
+}
+
+std::string bridged_summary(const TopicInfo& topic) {
+    bool out = false;
+    bool in = false;
+    for (const BridgeInfo& bridge : topic.bridges) {
+        out = out || bridge.direction == "export";
+        in = in || bridge.direction == "import";
+    }
+    if (out && in) return "both";
+    if (out) return "export";
+    return in ? "import" : "-";
 }
 
 std::uint64_t reader_lag(const TopicInfo& topic, const ReaderInfo& reader) noexcept {

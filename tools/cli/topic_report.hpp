@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -11,8 +12,12 @@
 namespace ipcbus::cli {
 
 /// The topic's identity, parameters and counts (not its readers):
-/// name, type, slot_size, capacity, mode, publishers, subscribers, published.
+/// name, type, slot_size, capacity, mode, publishers, subscribers, published, and
+/// bridges: [{direction, remote, pid}].
 nlohmann::ordered_json topic_summary_json(const TopicInfo& topic);
+
+/// How the topic crosses to other hosts: "export", "import", "both" or "-".
+[[nodiscard]] std::string bridged_summary(const TopicInfo& topic);
 
 /// Messages published that the reader has not reached yet (0 if it is ahead of the count
 /// the daemon read a moment earlier).

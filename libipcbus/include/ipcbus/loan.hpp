@@ -38,7 +38,8 @@ class RawLoan {
           data_(other.data_),
           sequence_(other.sequence_),
           size_(other.size_),
-          capacity_(other.capacity_) {}
+          capacity_(other.capacity_),
+          origin_sequence_(other.origin_sequence_) {}
     RawLoan& operator=(RawLoan&& other) noexcept {
         if (this != &other) {
             release();
@@ -47,6 +48,7 @@ class RawLoan {
             sequence_ = other.sequence_;
             size_ = other.size_;
             capacity_ = other.capacity_;
+            origin_sequence_ = other.origin_sequence_;
         }
         return *this;
     }
@@ -68,6 +70,10 @@ class RawLoan {
     }
     /// The sequence number this message will carry.
     [[nodiscard]] std::uint64_t sequence() const noexcept { return sequence_; }
+    /// For bridges that carry messages in from another host: the sequence number the
+    /// message had there, which readers see as SampleInfo::origin_sequence. Unset, readers
+    /// see this message's own sequence().
+    void set_origin_sequence(std::uint64_t origin) noexcept { origin_sequence_ = origin; }
 
   private:
     friend class RawPublisher;
@@ -83,6 +89,7 @@ class RawLoan {
     std::uint64_t sequence_;
     std::size_t size_;
     std::size_t capacity_;
+    std::uint64_t origin_sequence_ = ~0ULL;  // ~0: none, the message's own sequence
 };
 
 /// A writable slot holding one T, default-initialised in place. Move-only; must not

@@ -43,6 +43,13 @@ struct GroupInfo {
     std::uint64_t lost;           // overwrite mode: messages overrun before any member took them
 };
 
+/// A bridge process (ipcbus-bridge) carrying a topic to or from another host.
+struct BridgeInfo {
+    std::string direction;  // "export": local messages go out; "import": remote ones come in
+    std::string remote;     // where to, e.g. "nats://10.0.0.2:4222"
+    std::int32_t pid;       // the bridge process
+};
+
 /// A topic as the daemon sees it.
 struct TopicInfo {
     std::string name;
@@ -56,6 +63,7 @@ struct TopicInfo {
     std::int32_t creator_pid;
     std::vector<ReaderInfo> readers;
     std::vector<GroupInfo> groups;
+    std::vector<BridgeInfo> bridges;
 };
 
 /// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.
@@ -74,6 +82,13 @@ class Node {
 
     /// Every topic of the domain, with its publishers and readers. Thread-safe.
     [[nodiscard]] Result<std::vector<TopicInfo>> list_topics() const;
+
+    /// For bridges: tells the daemon that this process carries `topic` to ("export") or
+    /// from ("import") `remote`, so list_topics() and `ipcbus topics` show it. The mark
+    /// lasts while this node is connected (not across a daemon restart: mark again).
+    /// Thread-safe.
+    Result<Ok> announce_bridge(std::string_view topic, std::string_view direction,
+                               std::string_view remote) const;
 
     /// The connection to the daemon (internal; shared with publishers and subscribers).
     [[nodiscard]] const std::shared_ptr<detail::DaemonClient>& daemon() const noexcept {

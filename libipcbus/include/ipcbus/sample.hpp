@@ -24,6 +24,9 @@ struct SampleInfo {
     std::uint64_t timestamp_ns;  // CLOCK_MONOTONIC when it was published
     std::uint64_t size;          // payload length in bytes
     std::uint32_t publisher_id;  // RawPublisher::id() of the sender
+    // The sequence number on the host the message came from, if ipcbus-bridge carried it
+    // in from another host; otherwise equal to `sequence`.
+    std::uint64_t origin_sequence;
 };
 
 /// A message read in place. Move-only; must not outlive its subscriber, and is released

@@ -113,6 +113,11 @@ class RawSubscriber {
     [[nodiscard]] std::size_t max_payload_size() const noexcept;
     /// The topic's name. Thread-safe.
     [[nodiscard]] std::string_view topic() const noexcept;
+    /// The type the topic records (its name points into the topic's memory: valid as long
+    /// as the subscriber). Thread-safe.
+    [[nodiscard]] TypeInfo type() const noexcept;
+    /// The topic's delivery mode. Thread-safe.
+    [[nodiscard]] DeliveryMode mode() const noexcept;
 
   private:
     friend class WaitSet;

@@ -59,7 +59,7 @@
 namespace ipcbus::layout {
 
 inline constexpr std::uint64_t kMagic = 0x3153554243504921ULL;  // "!IPCBUS1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kNameCapacity = 128;  // 127 characters + NUL
@@ -156,6 +156,9 @@ struct alignas(kCacheLine) SlotHeader {
     // Publisher id of whoever holds (or last held) the slot BUSY: lets the daemon turn the
     // BUSY slot of a publisher that died mid-write into SKIPPED.
     std::atomic<std::uint32_t> owner;
+    // The message's sequence number on the host it came from, for messages that
+    // ipcbus-bridge carried in from another host; `sequence` for messages published here.
+    std::atomic<std::uint64_t> origin_sequence;
 };
 
 // The layout is shared between processes: pin it. A failure here means the layout
@@ -202,6 +205,7 @@ static_assert(offsetof(SlotHeader, size) == 8);
 static_assert(offsetof(SlotHeader, timestamp_ns) == 16);
 static_assert(offsetof(SlotHeader, publisher_id) == 24);
 static_assert(offsetof(SlotHeader, owner) == 28);
+static_assert(offsetof(SlotHeader, origin_sequence) == 32);
 
 /// Where everything lies in a segment of the given parameters.
 struct Geometry {
