@@ -1,0 +1,186 @@
+#include "exporter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
+
+#include "subject.hpp"
+
+namespace ipcbus::bridge {
+
+struct Exporter::Topic {
+    RawSubscriber subscriber;
+    std::string name;
+    std::string subject;
+    Metadata meta;  // the per-topic fields, filled in once
+    std::uint64_t lost_seen = 0;
+};
+
+Exporter::Exporter(const Node& node, NatsLink& link, const OwnPublishers& own, Stats& stats,
+                   ExportOptions options)
+    : node_(node),
+      link_(link),
+      own_(own),
+      stats_(stats),
+      options_(std::move(options)),
+      run_id_(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
+
+Exporter::~Exporter() {
+    for (natsMsg* msg : buffer_) natsMsg_Destroy(msg);
+}
+
+Result<Ok> Exporter::start() {
+    for (const auto& pattern : options_.patterns) {
+        auto watcher = TopicWatcher::create(node_, pattern);
+        if (!watcher) return std::move(watcher).error();
+        watchers_.push_back(std::move(watcher).value());
+    }
+    adopt_new_topics();
+    return Ok{};
+}
+
+void Exporter::adopt_new_topics() {
+    for (auto& watcher : watchers_) {
+        auto names = watcher.poll();
+        if (!names) continue;  // the daemon is restarting: ask again next time
+        for (const auto& name : *names) {
+            auto subscriber = RawSubscriber::create(node_, name);
+            if (!subscriber) {
+                spdlog::warn("cannot export '{}': {}", name, subscriber.error().message);
+                continue;
+            }
+            const TypeInfo type = subscriber->type();
+            Metadata meta{options_.origin,
+                          run_id_,
+                          0,
+                          0,
+                          0,
+                          0,
+                          std::string(type.name),
+                          type.size,
+                          type.align,
+                          type.schema_hash,
+                          subscriber->max_payload_size()};
+            auto topic = std::make_unique<Topic>(Topic{std::move(subscriber).value(), name,
+                                                       subject_for(options_.nats_domain, name),
+                                                       std::move(meta), 0});
+            if (waitset_.size() < max_waitset_size) (void)waitset_.attach(topic->subscriber);
+            (void)node_.announce_bridge(name, "export", link_.url());
+            spdlog::info("exporting '{}' ({}) as {}", name, type.name, topic->subject);
+            say("export " + name);
+            topics_.push_back(std::move(topic));
+        }
+    }
+}
+
+void Exporter::announce() const {
+    for (const auto& topic : topics_)
+        (void)node_.announce_bridge(topic->name, "export", link_.url());
+}
+
+// Sends what the topic has, at most a batch, so that one busy topic cannot starve the
+// others. True if anything was taken.
+bool Exporter::pump(Topic& topic) {
+    constexpr int kBatch = 256;
+    int taken = 0;
+    for (; taken < kBatch; ++taken) {
+        auto sample = topic.subscriber.take();
+        if (!sample || !sample->has_value()) break;
+        const RawSample& s = **sample;
+        if (own_.contains(topic.name, s.info().publisher_id)) {
+            Stats::add(stats_.not_reexported);  // came from NATS: never back out
+            continue;
+        }
+        const auto data = s.data();
+        natsMsg* msg = nullptr;
+        if (natsMsg_Create(&msg, topic.subject.c_str(), nullptr,
+                           reinterpret_cast<const char*>(data.data()),
+                           static_cast<int>(data.size())) != NATS_OK) {
+            break;
+        }
+        if (s.overwritten()) {  // overwrite mode: the copy may be torn; it is lost
+            natsMsg_Destroy(msg);
+            Stats::add(stats_.local_lost);
+            continue;
+        }
+        topic.meta.sequence = s.sequence();
+        topic.meta.publisher = s.info().publisher_id;
+        topic.meta.timestamp_ns = s.info().timestamp_ns;
+        if (write_metadata(msg, topic.meta, topic.name, false) != NATS_OK) {
+            natsMsg_Destroy(msg);
+            break;
+        }
+        ++topic.meta.link_sequence;  // every message sent from here on is accounted for
+        send(msg);
+    }
+    const std::uint64_t lost = topic.subscriber.lost();
+    Stats::add(stats_.local_lost, lost - topic.lost_seen);
+    topic.lost_seen = lost;
+    return taken > 0;
+}
+
+void Exporter::send(natsMsg* msg) {
+    if (!buffer_.empty() && link_.connected()) flush_buffer();
+    if (buffer_.empty() && link_.connected() &&
+        natsConnection_PublishMsg(link_.connection(), msg) == NATS_OK) {
+        natsMsg_Destroy(msg);
+        Stats::add(stats_.exported);
+        return;
+    }
+    buffer(msg);
+}
+
+void Exporter::buffer(natsMsg* msg) {
+    buffer_.push_back(msg);
+    buffer_bytes_ += static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    while (buffer_.size() > options_.buffer_messages || buffer_bytes_ > options_.buffer_bytes) {
+        buffer_bytes_ -= static_cast<std::size_t>(natsMsg_GetDataLength(buffer_.front()));
+        natsMsg_Destroy(buffer_.front());
+        buffer_.pop_front();
+        Stats::add(stats_.buffer_dropped);
+    }
+    stats_.buffered.store(buffer_.size(), std::memory_order_relaxed);
+}
+
+void Exporter::flush_buffer() {
+    while (!buffer_.empty() && link_.connected()) {
+        if (natsConnection_PublishMsg(link_.connection(), buffer_.front()) != NATS_OK) break;
+        buffer_bytes_ -= static_cast<std::size_t>(natsMsg_GetDataLength(buffer_.front()));
+        natsMsg_Destroy(buffer_.front());
+        buffer_.pop_front();
+        Stats::add(stats_.exported);
+    }
+    stats_.buffered.store(buffer_.size(), std::memory_order_relaxed);
+}
+
+// Sleeps until a topic has data (or 50 ms, to look for new topics and the connection).
+void Exporter::wait_for_messages() {
+    constexpr auto kIdle = std::chrono::milliseconds(50);
+    if (topics_.empty() || topics_.size() > waitset_.size()) {
+        // Beyond one WaitSet's reach: a short nap, so that no topic waits long.
+        std::this_thread::sleep_for(topics_.empty() ? kIdle : std::chrono::milliseconds(1));
+        return;
+    }
+    (void)waitset_.wait(kIdle);
+}
+
+void Exporter::run(const std::atomic<bool>& stop, const std::function<void()>& tick) {
+    auto next_tick = std::chrono::steady_clock::now() + options_.report_every;
+    while (!stop.load(std::memory_order_relaxed)) {
+        bool busy = false;
+        for (auto& topic : topics_) busy = pump(*topic) || busy;
+        if (!buffer_.empty() && link_.connected()) flush_buffer();
+        if (!busy) {
+            adopt_new_topics();
+            wait_for_messages();
+        }
+        if (std::chrono::steady_clock::now() >= next_tick) {
+            tick();
+            next_tick = std::chrono::steady_clock::now() + options_.report_every;
+        }
+    }
+    if (link_.connected()) flush_buffer();
+}
+
+}  // namespace ipcbus::bridge

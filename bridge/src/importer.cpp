@@ -1,0 +1,147 @@
+#include "importer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "ipcbusd/access_policy.hpp"
+#include "subject.hpp"
+
+namespace ipcbus::bridge {
+
+Importer::Importer(const Node& node, NatsLink& link, OwnPublishers& own, Stats& stats,
+                   ImportOptions options)
+    : node_(node), link_(link), own_(own), stats_(stats), options_(std::move(options)) {}
+
+Importer::~Importer() {
+    stop();
+}
+
+Result<Ok> Importer::start() {
+    for (const auto& pattern : options_.patterns) {
+        if (auto ok = ipcbusd::validate_pattern(pattern); !ok) return std::move(ok).error();
+        for (const auto& subject : subscriptions_for(options_.nats_domain, pattern)) {
+            natsSubscription* sub = nullptr;
+            natsStatus s = natsConnection_Subscribe(&sub, link_.connection(), subject.c_str(),
+                                                    &on_message, this);
+            if (s != NATS_OK) return nats_error("subscribing to " + subject, s);
+            subscriptions_.push_back(sub);
+            s = natsSubscription_SetPendingLimits(sub, options_.pending_messages,
+                                                  options_.pending_bytes);
+            if (s != NATS_OK) return nats_error("limits of " + subject, s);
+            spdlog::info("importing {} (pattern '{}')", subject, pattern);
+        }
+    }
+    // The server has our subscriptions once it answered a ping sent after them.
+    if (link_.connected()) (void)natsConnection_FlushTimeout(link_.connection(), 5000);
+    return Ok{};
+}
+
+void Importer::stop() {
+    for (natsSubscription* sub : subscriptions_) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    subscriptions_.clear();
+}
+
+void Importer::announce() {
+    const std::lock_guard lock(mutex_);
+    for (const auto& [name, topic] : topics_) {
+        if (topic.publisher) (void)node_.announce_bridge(name, "import", link_.url());
+    }
+}
+
+void Importer::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
+    static_cast<Importer*>(self)->handle(msg);
+    natsMsg_Destroy(msg);
+}
+
+void Importer::garbage(const char* subject, const std::string& why) {
+    Stats::add(stats_.garbage);
+    // Logged, but not without bound: a flood of garbage must not fill the disk.
+    if (garbage_logged_++ < 100) spdlog::warn("dropped message on '{}': {}", subject, why);
+}
+
+void Importer::handle(natsMsg* msg) {
+    const char* subject = natsMsg_GetSubject(msg);
+    auto meta = read_metadata(msg);
+    const std::lock_guard lock(mutex_);
+    if (!meta) return garbage(subject, meta.error().message);
+    if (meta->origin == options_.origin) {
+        Stats::add(stats_.echoes);  // ours, back from NATS: never re-import
+        return;
+    }
+    auto topic = topic_for(options_.nats_domain, subject);
+    if (!topic) return garbage(subject, topic.error().message);
+    bool wanted = false;
+    for (const auto& pattern : options_.patterns)
+        wanted = wanted || ipcbusd::topic_matches(pattern, *topic);
+    if (!wanted) return;  // a wider NATS subscription than the pattern: not ours
+    const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    if (size > meta->slot_size) return garbage(subject, "payload larger than its slot size");
+    if (!accept_sequence(*topic, *meta)) return;
+    RawPublisher* publisher = local_publisher(*topic, *meta);
+    if (publisher == nullptr) {
+        Stats::add(stats_.refused);
+        return;
+    }
+    auto loan = publisher->loan(size);
+    if (!loan) {
+        Stats::add(stats_.refused);
+        if (garbage_logged_++ < 100) {
+            spdlog::warn("'{}': message of {} bytes dropped: {}", *topic, size,
+                         to_string(loan.error()));
+        }
+        return;
+    }
+    if (size > 0) std::memcpy(loan->data().data(), natsMsg_GetData(msg), size);
+    loan->set_origin_sequence(meta->sequence);
+    publisher->publish(std::move(*loan));
+    Stats::add(stats_.imported);
+}
+
+// Exactly once per exporter run: a repeat is dropped, a jump counts the messages missed.
+bool Importer::accept_sequence(const std::string& topic, const Metadata& meta) {
+    auto [it, first] = expected_.try_emplace({topic, meta.origin, meta.link}, meta.link_sequence);
+    if (meta.link_sequence < it->second) {
+        Stats::add(stats_.duplicates);
+        return false;
+    }
+    if (!first && meta.link_sequence > it->second) {
+        Stats::add(stats_.gaps, meta.link_sequence - it->second);
+    }
+    it->second = meta.link_sequence + 1;
+    return true;
+}
+
+// The local publisher of `topic`, opened on first use with the sender's type; null while
+// the topic refuses it (retried every few seconds: the conflicting topic may go away).
+RawPublisher* Importer::local_publisher(const std::string& topic, const Metadata& meta) {
+    LocalTopic& local = topics_[topic];
+    if (local.publisher) return &*local.publisher;
+    const auto now = std::chrono::steady_clock::now();
+    if (!local.refusal.empty() && now < local.retry_at) return nullptr;
+    // Create it as the origin has it; if it exists here already, accept its parameters
+    // (the type must still match).
+    auto publisher = RawPublisher::create(node_, topic, {0, meta.slot_size, 0}, meta.type());
+    if (!publisher && publisher.error().code == ErrorCode::parameter_mismatch) {
+        publisher = RawPublisher::create(node_, topic, {}, meta.type());
+    }
+    if (!publisher) {
+        local.refusal = publisher.error().message;
+        local.retry_at = now + std::chrono::seconds(5);
+        spdlog::error("import of '{}' refused here: {}", topic, local.refusal);
+        say("refused " + topic + ": " + local.refusal);
+        return nullptr;
+    }
+    local.publisher = std::move(publisher).value();
+    local.publisher->set_block_timeout(options_.block_timeout);
+    own_.add(topic, local.publisher->id());
+    (void)node_.announce_bridge(topic, "import", link_.url());
+    spdlog::info("importing into '{}' ({})", topic, meta.type_name);
+    say("import " + topic);
+    return &*local.publisher;
+}
+
+}  // namespace ipcbus::bridge

@@ -1,0 +1,78 @@
+#include "nats_link.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace ipcbus::bridge {
+
+Error nats_error(const std::string& what, natsStatus status) {
+    return Error{ErrorCode::system_error, what + ": " + natsStatus_GetText(status)};
+}
+
+Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options, Stats& stats) {
+    std::unique_ptr<NatsLink> link(new NatsLink(options.url, stats));
+    natsOptions* o = nullptr;
+    natsStatus s = natsOptions_Create(&o);
+    link->options_ = o;
+    if (s == NATS_OK) s = natsOptions_SetURL(o, options.url.c_str());
+    if (s == NATS_OK) s = natsOptions_SetName(o, "ipcbus-bridge");
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);  // for ever
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, options.reconnect_wait_ms);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &on_disconnected, link.get());
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &on_reconnected, link.get());
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_error, link.get());
+    // Keep trying in the background when the server is not up yet, as after a reconnect.
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, &on_connected, link.get());
+    if (s != NATS_OK) return nats_error("NATS options", s);
+    s = natsConnection_Connect(&link->connection_, o);
+    if (s == NATS_OK) {
+        link->connected_.store(true, std::memory_order_release);
+        spdlog::info("connected to {}", options.url);
+    } else if (s == NATS_NOT_YET_CONNECTED) {
+        spdlog::warn("NATS at {} not reachable yet; retrying in the background", options.url);
+    } else {
+        return nats_error("connecting to " + options.url, s);
+    }
+    return link;
+}
+
+NatsLink::~NatsLink() {
+    if (connection_ != nullptr) {
+        natsConnection_Close(connection_);
+        natsConnection_Destroy(connection_);
+    }
+    natsOptions_Destroy(options_);
+}
+
+void NatsLink::on_connected(natsConnection*, void* self) {
+    auto* link = static_cast<NatsLink*>(self);
+    link->connected_.store(true, std::memory_order_release);
+    spdlog::info("connected to {}", link->url_);
+    say("connected");
+}
+
+void NatsLink::on_disconnected(natsConnection*, void* self) {
+    auto* link = static_cast<NatsLink*>(self);
+    // Release/acquire: the export loop that sees "disconnected" buffers from then on.
+    link->connected_.store(false, std::memory_order_release);
+    spdlog::warn("disconnected from {}: buffering exports", link->url_);
+    say("disconnected");
+}
+
+void NatsLink::on_reconnected(natsConnection*, void* self) {
+    auto* link = static_cast<NatsLink*>(self);
+    Stats::add(link->stats_.reconnects);
+    link->connected_.store(true, std::memory_order_release);
+    spdlog::info("reconnected to {}", link->url_);
+    say("reconnected");
+}
+
+void NatsLink::on_error(natsConnection*, natsSubscription* sub, natsStatus err, void*) {
+    if (err == NATS_SLOW_CONSUMER && sub != nullptr) {
+        // Counted where it shows: as gaps in the link sequences the importer checks.
+        spdlog::warn("NATS: slow consumer, messages dropped by the client library");
+        return;
+    }
+    spdlog::warn("NATS: {}", natsStatus_GetText(err));
+}
+
+}  // namespace ipcbus::bridge

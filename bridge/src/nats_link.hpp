@@ -1,0 +1,53 @@
+// The bridge's connection to NATS: connects (retrying in the background while the server
+// is away), reconnects for ever, and reports the state changes.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "ipcbus/result.hpp"
+#include "stats.hpp"
+
+namespace ipcbus::bridge {
+
+struct LinkOptions {
+    std::string url = "nats://127.0.0.1:4222";
+    int reconnect_wait_ms = 100;  // between reconnection attempts
+};
+
+class NatsLink {
+  public:
+    /// Starts connecting; succeeds even while the server is down (it keeps trying).
+    static Result<std::unique_ptr<NatsLink>> connect(const LinkOptions& options, Stats& stats);
+    NatsLink(const NatsLink&) = delete;
+    NatsLink& operator=(const NatsLink&) = delete;
+    ~NatsLink();
+
+    /// True while connected: a publish now goes to the server, not to a buffer.
+    [[nodiscard]] bool connected() const noexcept {
+        return connected_.load(std::memory_order_acquire);
+    }
+    [[nodiscard]] natsConnection* connection() const noexcept { return connection_; }
+    [[nodiscard]] const std::string& url() const noexcept { return url_; }
+
+  private:
+    NatsLink(std::string url, Stats& stats) : url_(std::move(url)), stats_(stats) {}
+    static void on_connected(natsConnection* nc, void* self);
+    static void on_disconnected(natsConnection* nc, void* self);
+    static void on_reconnected(natsConnection* nc, void* self);
+    static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
+
+    std::string url_;
+    Stats& stats_;
+    natsOptions* options_ = nullptr;
+    natsConnection* connection_ = nullptr;
+    std::atomic<bool> connected_{false};
+};
+
+/// A NATS status as an Error for our Result<>.
+Error nats_error(const std::string& what, natsStatus status);
+
+}  // namespace ipcbus::bridge
