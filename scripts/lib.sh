@@ -1,9 +1,10 @@
 # Shared helpers for the scripts in this folder. Source it; do not run it.
 
-# The packages a build of ipcbus needs (Debian 12 names).
+# The packages a build of ipcbus needs (Debian 12 names). libnats-dev and nats-server are
+# for ipcbus-bridge and its tests; a build without them simply leaves the bridge out.
 IPCBUS_BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libgtest-dev libbenchmark-dev
                        nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-                       libtomlplusplus-dev)
+                       libtomlplusplus-dev libnats-dev nats-server)
 
 # ensure_packages PKG...: installs whichever of the Debian packages are missing.
 ensure_packages() {

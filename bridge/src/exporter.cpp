@@ -45,6 +45,7 @@ void Exporter::adopt_new_topics() {
         auto names = watcher.poll();
         if (!names) continue;  // the daemon is restarting: ask again next time
         for (const auto& name : *names) {
+            if (!exported_.insert(name).second) continue;  // another pattern had it already
             auto subscriber = RawSubscriber::create(node_, name);
             if (!subscriber) {
                 spdlog::warn("cannot export '{}': {}", name, subscriber.error().message);

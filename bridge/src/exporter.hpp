@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,7 @@ class Exporter {
     std::uint64_t run_id_;
     std::vector<TopicWatcher> watchers_;
     std::vector<std::unique_ptr<Topic>> topics_;
+    std::set<std::string> exported_;  // names of topics_, which several patterns may match
     WaitSet waitset_;
     std::deque<natsMsg*> buffer_;
     std::size_t buffer_bytes_ = 0;

@@ -20,17 +20,17 @@ Importer::~Importer() {
 Result<Ok> Importer::start() {
     for (const auto& pattern : options_.patterns) {
         if (auto ok = ipcbusd::validate_pattern(pattern); !ok) return std::move(ok).error();
-        for (const auto& subject : subscriptions_for(options_.nats_domain, pattern)) {
-            natsSubscription* sub = nullptr;
-            natsStatus s = natsConnection_Subscribe(&sub, link_.connection(), subject.c_str(),
-                                                    &on_message, this);
-            if (s != NATS_OK) return nats_error("subscribing to " + subject, s);
-            subscriptions_.push_back(sub);
-            s = natsSubscription_SetPendingLimits(sub, options_.pending_messages,
-                                                  options_.pending_bytes);
-            if (s != NATS_OK) return nats_error("limits of " + subject, s);
-            spdlog::info("importing {} (pattern '{}')", subject, pattern);
-        }
+    }
+    for (const auto& subject : subscriptions_for(options_.nats_domain, options_.patterns)) {
+        natsSubscription* sub = nullptr;
+        natsStatus s =
+            natsConnection_Subscribe(&sub, link_.connection(), subject.c_str(), &on_message, this);
+        if (s != NATS_OK) return nats_error("subscribing to " + subject, s);
+        subscriptions_.push_back(sub);
+        s = natsSubscription_SetPendingLimits(sub, options_.pending_messages,
+                                              options_.pending_bytes);
+        if (s != NATS_OK) return nats_error("limits of " + subject, s);
+        spdlog::info("importing {}", subject);
     }
     // The server has our subscriptions once it answered a ping sent after them.
     if (link_.connected()) (void)natsConnection_FlushTimeout(link_.connection(), 5000);

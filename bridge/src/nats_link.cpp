@@ -10,6 +10,7 @@ Error nats_error(const std::string& what, natsStatus status) {
 
 Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options, Stats& stats) {
     std::unique_ptr<NatsLink> link(new NatsLink(options.url, stats));
+    Events* events = link->events_;
     natsOptions* o = nullptr;
     natsStatus s = natsOptions_Create(&o);
     link->options_ = o;
@@ -17,15 +18,16 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options, 
     if (s == NATS_OK) s = natsOptions_SetName(o, "ipcbus-bridge");
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);  // for ever
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, options.reconnect_wait_ms);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &on_disconnected, link.get());
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &on_reconnected, link.get());
-    if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_error, link.get());
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &on_disconnected, events);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &on_reconnected, events);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &on_closed, events);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_error, events);
     // Keep trying in the background when the server is not up yet, as after a reconnect.
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, &on_connected, link.get());
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, &on_connected, events);
     if (s != NATS_OK) return nats_error("NATS options", s);
     s = natsConnection_Connect(&link->connection_, o);
     if (s == NATS_OK) {
-        link->connected_.store(true, std::memory_order_release);
+        events->connected.store(true, std::memory_order_release);
         spdlog::info("connected to {}", options.url);
     } else if (s == NATS_NOT_YET_CONNECTED) {
         spdlog::warn("NATS at {} not reachable yet; retrying in the background", options.url);
@@ -37,33 +39,39 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options, 
 
 NatsLink::~NatsLink() {
     if (connection_ != nullptr) {
-        natsConnection_Close(connection_);
+        natsConnection_Close(connection_);  // on_closed follows, and frees events_
         natsConnection_Destroy(connection_);
+    } else {
+        delete events_;
     }
     natsOptions_Destroy(options_);
 }
 
-void NatsLink::on_connected(natsConnection*, void* self) {
-    auto* link = static_cast<NatsLink*>(self);
-    link->connected_.store(true, std::memory_order_release);
-    spdlog::info("connected to {}", link->url_);
+void NatsLink::on_connected(natsConnection*, void* events) {
+    auto* e = static_cast<Events*>(events);
+    e->connected.store(true, std::memory_order_release);
+    spdlog::info("connected to {}", e->url);
     say("connected");
 }
 
-void NatsLink::on_disconnected(natsConnection*, void* self) {
-    auto* link = static_cast<NatsLink*>(self);
+void NatsLink::on_disconnected(natsConnection*, void* events) {
+    auto* e = static_cast<Events*>(events);
     // Release/acquire: the export loop that sees "disconnected" buffers from then on.
-    link->connected_.store(false, std::memory_order_release);
-    spdlog::warn("disconnected from {}: buffering exports", link->url_);
+    e->connected.store(false, std::memory_order_release);
+    spdlog::warn("disconnected from {}: buffering exports", e->url);
     say("disconnected");
 }
 
-void NatsLink::on_reconnected(natsConnection*, void* self) {
-    auto* link = static_cast<NatsLink*>(self);
-    Stats::add(link->stats_.reconnects);
-    link->connected_.store(true, std::memory_order_release);
-    spdlog::info("reconnected to {}", link->url_);
+void NatsLink::on_reconnected(natsConnection*, void* events) {
+    auto* e = static_cast<Events*>(events);
+    e->reconnects->fetch_add(1, std::memory_order_relaxed);
+    e->connected.store(true, std::memory_order_release);
+    spdlog::info("reconnected to {}", e->url);
     say("reconnected");
+}
+
+void NatsLink::on_closed(natsConnection*, void* events) {
+    delete static_cast<Events*>(events);  // the client library's last call to us
 }
 
 void NatsLink::on_error(natsConnection*, natsSubscription* sub, natsStatus err, void*) {

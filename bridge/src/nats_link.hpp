@@ -28,23 +28,32 @@ class NatsLink {
 
     /// True while connected: a publish now goes to the server, not to a buffer.
     [[nodiscard]] bool connected() const noexcept {
-        return connected_.load(std::memory_order_acquire);
+        return events_->connected.load(std::memory_order_acquire);
     }
     [[nodiscard]] natsConnection* connection() const noexcept { return connection_; }
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
 
   private:
-    NatsLink(std::string url, Stats& stats) : url_(std::move(url)), stats_(stats) {}
-    static void on_connected(natsConnection* nc, void* self);
-    static void on_disconnected(natsConnection* nc, void* self);
-    static void on_reconnected(natsConnection* nc, void* self);
-    static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
+    // What the client library's callbacks touch. They run on its own thread, and may still
+    // run after the connection object is gone: the last one (closed) deletes this.
+    struct Events {
+        std::string url;
+        std::atomic<std::uint64_t>* reconnects;
+        std::atomic<bool> connected{false};
+    };
+
+    NatsLink(std::string url, Stats& stats)
+        : url_(url), events_(new Events{std::move(url), &stats.reconnects}) {}
+    static void on_connected(natsConnection* nc, void* events);
+    static void on_disconnected(natsConnection* nc, void* events);
+    static void on_reconnected(natsConnection* nc, void* events);
+    static void on_closed(natsConnection* nc, void* events);
+    static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* events);
 
     std::string url_;
-    Stats& stats_;
+    Events* events_;  // deleted by on_closed, or by us if no connection was ever made
     natsOptions* options_ = nullptr;
     natsConnection* connection_ = nullptr;
-    std::atomic<bool> connected_{false};
 };
 
 /// A NATS status as an Error for our Result<>.

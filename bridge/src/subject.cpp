@@ -103,4 +103,40 @@ std::vector<std::string> subscriptions_for(std::string_view nats_domain, std::st
     return out;
 }
 
+bool covers(std::string_view wide, std::string_view narrow) noexcept {
+    auto next = [](std::string_view& s) {
+        const std::size_t end = std::min(s.find('.'), s.size());
+        const std::string_view token = s.substr(0, end);
+        s.remove_prefix(std::min(end + 1, s.size()));
+        return token;
+    };
+    while (!wide.empty()) {
+        const std::string_view w = next(wide);
+        if (w == ">") return !narrow.empty();  // '>' matches one or more tokens
+        if (narrow.empty()) return false;
+        const std::string_view n = next(narrow);
+        if (n == ">") return false;  // narrow goes on for ever; wide does not
+        if (w != "*" && w != n) return false;
+    }
+    return narrow.empty();
+}
+
+std::vector<std::string> subscriptions_for(std::string_view nats_domain,
+                                           const std::vector<std::string>& patterns) {
+    std::vector<std::string> all;
+    for (const auto& pattern : patterns) {
+        for (auto& subject : subscriptions_for(nats_domain, pattern)) all.push_back(subject);
+    }
+    std::vector<std::string> kept;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        bool covered = false;
+        for (std::size_t j = 0; j < all.size() && !covered; ++j) {
+            // Of two equal subjects keep the first; otherwise drop the narrower.
+            covered = j != i && covers(all[j], all[i]) && (all[j] != all[i] || j < i);
+        }
+        if (!covered) kept.push_back(all[i]);
+    }
+    return kept;
+}
+
 }  // namespace ipcbus::bridge

@@ -25,4 +25,13 @@ Result<std::string> topic_for(std::string_view nats_domain, std::string_view sub
 /// checks each topic against the pattern.
 std::vector<std::string> subscriptions_for(std::string_view nats_domain, std::string_view pattern);
 
+/// The subscriptions for several patterns, without any that another one covers: NATS
+/// delivers a message once per matching subscription, and overlapping patterns must not
+/// import it twice. (Partial overlaps remain; the importer drops their repeats.)
+std::vector<std::string> subscriptions_for(std::string_view nats_domain,
+                                           const std::vector<std::string>& patterns);
+
+/// Whether every subject that NATS subscription `narrow` matches also matches `wide`.
+bool covers(std::string_view wide, std::string_view narrow) noexcept;
+
 }  // namespace ipcbus::bridge
