@@ -108,7 +108,7 @@ bool Exporter::pump(Topic& topic) {
         topic.meta.sequence = s.sequence();
         topic.meta.publisher = s.info().publisher_id;
         topic.meta.timestamp_ns = s.info().timestamp_ns;
-        if (write_metadata(msg, topic.meta, topic.name, false) != NATS_OK) {
+        if (write_metadata(msg, topic.meta, topic.name, link_.jetstream() != nullptr) != NATS_OK) {
             natsMsg_Destroy(msg);
             break;
         }
@@ -121,10 +121,27 @@ bool Exporter::pump(Topic& topic) {
     return taken > 0;
 }
 
+// Hands one message to NATS. Core NATS: written to the connection (at most once).
+// JetStream: stored in the stream, acknowledged (at least once: after a lost
+// acknowledgement the message is sent again, and the stream drops it by its Nats-Msg-Id).
+bool Exporter::publish(natsMsg* msg) {
+    if (link_.jetstream() == nullptr) {
+        return natsConnection_PublishMsg(link_.connection(), msg) == NATS_OK;
+    }
+    jsPubOptions options;
+    jsPubOptions_Init(&options);
+    options.MaxWait = 1000;  // ms: then keep it and try again, in order
+    jsPubAck* ack = nullptr;
+    jsErrCode code{};
+    if (js_PublishMsg(&ack, link_.jetstream(), msg, &options, &code) != NATS_OK) return false;
+    if (ack->Duplicate) Stats::add(stats_.deduplicated);
+    jsPubAck_Destroy(ack);
+    return true;
+}
+
 void Exporter::send(natsMsg* msg) {
     if (!buffer_.empty() && link_.connected()) flush_buffer();
-    if (buffer_.empty() && link_.connected() &&
-        natsConnection_PublishMsg(link_.connection(), msg) == NATS_OK) {
+    if (buffer_.empty() && link_.connected() && publish(msg)) {
         natsMsg_Destroy(msg);
         Stats::add(stats_.exported);
         return;
@@ -146,7 +163,7 @@ void Exporter::buffer(natsMsg* msg) {
 
 void Exporter::flush_buffer() {
     while (!buffer_.empty() && link_.connected()) {
-        if (natsConnection_PublishMsg(link_.connection(), buffer_.front()) != NATS_OK) break;
+        if (!publish(buffer_.front())) break;
         buffer_bytes_ -= static_cast<std::size_t>(natsMsg_GetDataLength(buffer_.front()));
         natsMsg_Destroy(buffer_.front());
         buffer_.pop_front();

@@ -54,6 +54,7 @@ class Exporter {
 
     void adopt_new_topics();
     bool pump(Topic& topic);
+    bool publish(natsMsg* msg);
     void send(natsMsg* msg);
     void flush_buffer();
     void buffer(natsMsg* msg);

@@ -23,8 +23,10 @@ Result<Ok> Importer::start() {
     }
     for (const auto& subject : subscriptions_for(options_.nats_domain, options_.patterns)) {
         natsSubscription* sub = nullptr;
-        natsStatus s =
-            natsConnection_Subscribe(&sub, link_.connection(), subject.c_str(), &on_message, this);
+        natsStatus s = link_.jetstream() != nullptr
+                           ? subscribe_durable(subject, &sub)
+                           : natsConnection_Subscribe(&sub, link_.connection(), subject.c_str(),
+                                                      &on_message, this);
         if (s != NATS_OK) return nats_error("subscribing to " + subject, s);
         subscriptions_.push_back(sub);
         s = natsSubscription_SetPendingLimits(sub, options_.pending_messages,
@@ -37,9 +39,28 @@ Result<Ok> Importer::start() {
     return Ok{};
 }
 
+// JetStream: a durable consumer per subject and host, so that a host that was down
+// resumes where it stopped. The library acknowledges each message when on_message
+// returns, that is, once it is published here (or deliberately dropped).
+natsStatus Importer::subscribe_durable(const std::string& subject, natsSubscription** sub) {
+    const std::string durable =
+        "ipcbus_" + std::to_string(detail::fnv1a(options_.origin + "|" + subject));
+    jsSubOptions options;
+    jsSubOptions_Init(&options);
+    options.Stream = link_.stream().c_str();
+    options.Config.Durable = durable.c_str();
+    options.Config.DeliverPolicy = js_DeliverAll;
+    options.Config.AckPolicy = js_AckExplicit;
+    options.Config.MaxAckPending = options_.pending_messages;
+    jsErrCode code{};
+    return js_Subscribe(sub, link_.jetstream(), subject.c_str(), &on_message, this, nullptr,
+                        &options, &code);
+}
+
 void Importer::stop() {
     for (natsSubscription* sub : subscriptions_) {
-        natsSubscription_Unsubscribe(sub);
+        // A durable consumer must outlive us (unsubscribing would delete it).
+        if (link_.jetstream() == nullptr) natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
     subscriptions_.clear();

@@ -56,6 +56,7 @@ class Importer {
         std::chrono::steady_clock::time_point retry_at{};
     };
 
+    natsStatus subscribe_durable(const std::string& subject, natsSubscription** sub);
     static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
     void handle(natsMsg* msg);
     bool accept_sequence(const std::string& topic, const Metadata& meta);

@@ -37,6 +37,7 @@ struct Options {
     std::size_t buffer_bytes = 64U << 20;
     int report_ms = 5000;
     int reconnect_wait_ms = 100;
+    bool jetstream = false;
     std::string log_level = "info";
 };
 
@@ -74,6 +75,10 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--reconnect-wait-ms", o.reconnect_wait_ms, "Between reconnect attempts")
         ->check(CLI::Range(1, 60'000))
         ->capture_default_str();
+    app.add_flag("--jetstream", o.jetstream,
+                 "Keep the bus in a JetStream stream: exports are acknowledged (at least once, "
+                 "deduplicated by message id), imports read through durable consumers, so a "
+                 "host that was down catches up");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 }
@@ -93,12 +98,13 @@ int run(const Options& o) {
         return 1;
     }
     ipcbus::bridge::Stats stats;
-    auto link = ipcbus::bridge::NatsLink::connect({o.nats_url, o.reconnect_wait_ms}, stats);
+    const std::string nats_domain = o.nats_domain.empty() ? o.domain : o.nats_domain;
+    auto link = ipcbus::bridge::NatsLink::connect(
+        {o.nats_url, o.reconnect_wait_ms, o.jetstream, nats_domain}, stats);
     if (!link) {
         spdlog::error("{}", link.error().message);
         return 1;
     }
-    const std::string nats_domain = o.nats_domain.empty() ? o.domain : o.nats_domain;
     const std::string origin = o.origin.empty() ? host_origin(o.domain) : o.origin;
     ipcbus::bridge::OwnPublishers own;
     ipcbus::bridge::Importer importer(*node, **link, own, stats, {o.imports, nats_domain, origin});

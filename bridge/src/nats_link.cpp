@@ -29,15 +29,60 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& options, 
     if (s == NATS_OK) {
         events->connected.store(true, std::memory_order_release);
         spdlog::info("connected to {}", options.url);
+    } else if (s == NATS_NOT_YET_CONNECTED && options.jetstream) {
+        return Error{ErrorCode::daemon_unreachable,
+                     "--jetstream needs the NATS server at start: " + options.url};
     } else if (s == NATS_NOT_YET_CONNECTED) {
         spdlog::warn("NATS at {} not reachable yet; retrying in the background", options.url);
     } else {
         return nats_error("connecting to " + options.url, s);
     }
+    if (options.jetstream) {
+        if (auto ok = link->ensure_stream(options.nats_domain); !ok) return std::move(ok).error();
+    }
     return link;
 }
 
+// Creates the bus's stream unless it exists: every subject of the bus, on disk, with a
+// duplicate window so that a message re-sent after a lost acknowledgement (same
+// Nats-Msg-Id) is stored once.
+Result<Ok> NatsLink::ensure_stream(const std::string& nats_domain) {
+    jsOptions options;
+    jsOptions_Init(&options);
+    natsStatus s = natsConnection_JetStream(&js_, connection_, &options);
+    if (s != NATS_OK) return nats_error("JetStream", s);
+    stream_ = "IPCBUS_" + nats_domain;
+    jsStreamInfo* info = nullptr;
+    jsErrCode code{};
+    s = js_GetStreamInfo(&info, js_, stream_.c_str(), nullptr, &code);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(info);
+        return Ok{};
+    }
+    const std::string subjects = "ipcbus." + nats_domain + ".>";
+    const char* list[] = {subjects.c_str()};
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = stream_.c_str();
+    config.Subjects = list;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.Duplicates = 120LL * 1'000'000'000;  // ns: two minutes
+    config.MaxAge = 3600LL * 1'000'000'000;     // ns: an hour of history for late hosts
+    s = js_AddStream(&info, js_, &config, nullptr, &code);
+    if (s != NATS_OK) {  // another bridge may have created it in the meantime
+        s = js_GetStreamInfo(&info, js_, stream_.c_str(), nullptr, &code);
+    }
+    if (s != NATS_OK) {
+        return nats_error("creating stream " + stream_ + " (JetStream enabled on the server?)", s);
+    }
+    jsStreamInfo_Destroy(info);
+    spdlog::info("created JetStream stream {} for {}", stream_, subjects);
+    return Ok{};
+}
+
 NatsLink::~NatsLink() {
+    if (js_ != nullptr) jsCtx_Destroy(js_);
     if (connection_ != nullptr) {
         natsConnection_Close(connection_);  // on_closed follows, and frees events_
         natsConnection_Destroy(connection_);

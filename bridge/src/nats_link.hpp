@@ -16,6 +16,10 @@ namespace ipcbus::bridge {
 struct LinkOptions {
     std::string url = "nats://127.0.0.1:4222";
     int reconnect_wait_ms = 100;  // between reconnection attempts
+    // JetStream: the bus's subjects are kept in a durable stream; publishes wait for the
+    // stream's acknowledgement, and importers read through durable consumers.
+    bool jetstream = false;
+    std::string nats_domain;  // names the stream (IPCBUS_<domain>) and its subjects
 };
 
 class NatsLink {
@@ -32,6 +36,10 @@ class NatsLink {
     }
     [[nodiscard]] natsConnection* connection() const noexcept { return connection_; }
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    /// The JetStream context, or null without --jetstream.
+    [[nodiscard]] jsCtx* jetstream() const noexcept { return js_; }
+    /// The stream that keeps the bus (JetStream only).
+    [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
 
   private:
     // What the client library's callbacks touch. They run on its own thread, and may still
@@ -54,6 +62,10 @@ class NatsLink {
     Events* events_;  // deleted by on_closed, or by us if no connection was ever made
     natsOptions* options_ = nullptr;
     natsConnection* connection_ = nullptr;
+    jsCtx* js_ = nullptr;
+    std::string stream_;
+
+    Result<Ok> ensure_stream(const std::string& nats_domain);
 };
 
 /// A NATS status as an Error for our Result<>.

@@ -18,6 +18,7 @@ struct Stats {
     std::atomic<std::uint64_t> buffered{0};        // waiting for the connection now
     std::atomic<std::uint64_t> buffer_dropped{0};  // oldest dropped from a full buffer
     std::atomic<std::uint64_t> not_reexported{0};  // imported messages we did not send back
+    std::atomic<std::uint64_t> deduplicated{0};    // JetStream: re-sent, stored only once
     // import: NATS -> local topics
     std::atomic<std::uint64_t> imported{0};    // published locally
     std::atomic<std::uint64_t> gaps{0};        // sent by an exporter, never received here
@@ -40,6 +41,7 @@ struct Stats {
                 {"buffered", get(buffered)},
                 {"buffer_dropped", get(buffer_dropped)},
                 {"not_reexported", get(not_reexported)},
+                {"deduplicated", get(deduplicated)},
                 {"imported", get(imported)},
                 {"gaps", get(gaps)},
                 {"duplicates", get(duplicates)},

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,16 +39,25 @@ int free_port() {
     return ok ? ntohs(address.sin_port) : -1;
 }
 
-// A nats-server of the test's own, on loopback.
+// A nats-server of the test's own, on loopback, with JetStream kept in a directory of its
+// own (which survives a restart, as a server's disk would).
 class NatsServer {
   public:
-    NatsServer() : port_(free_port()) { start(); }
-    ~NatsServer() { stop(); }
+    NatsServer() : port_(free_port()) {
+        char dir[] = "/tmp/ipcbus-nats-XXXXXX";
+        EXPECT_NE(::mkdtemp(dir), nullptr);
+        store_ = dir;
+        start();
+    }
+    ~NatsServer() {
+        stop();
+        std::filesystem::remove_all(store_);
+    }
 
     void start() {
-        process_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{IPCBUS_NATS_SERVER_PATH, "-a", "127.0.0.1", "-p",
-                                     std::to_string(port_), "-l", "/dev/null"});
+        process_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+            IPCBUS_NATS_SERVER_PATH, "-a", "127.0.0.1", "-p", std::to_string(port_), "-l",
+            "/dev/null", "-js", "-sd", store_});
         // It says nothing on stdout: it is up once it accepts a client.
         EXPECT_TRUE(ipcbus::test::eventually([this] { return reachable(); }))
             << "nats-server did not start on port " << port_;
@@ -63,6 +73,7 @@ class NatsServer {
         return true;
     }
     int port_;
+    std::string store_;
     std::unique_ptr<ChildProcess> process_;
 };
 
@@ -239,6 +250,67 @@ TEST_F(BridgeTest, natsServerKilledMidStreamBridgeReconnectsAndCountsTheTrueGap)
         done.received + out["local_lost"].get<std::uint64_t>() + in["gaps"].get<std::uint64_t>(),
         static_cast<std::uint64_t>(kTotal))
         << "out: " << out << "\nin: " << in;
+}
+
+TEST_F(BridgeTest, withJetStreamAKilledServerCostsNoMessageAtAll) {
+    constexpr int kTotal = 6'000;
+    auto subscriber = peer({"subscribe", b_, "robot/telemetry", std::to_string(kTotal - 1)});
+    auto publisher = peer({"publish", a_, "robot/telemetry"});
+    auto into_b = bridge(b_, {"--jetstream", "--import", "robot/**"});
+    auto from_a = bridge(a_, {"--jetstream", "--export", "robot/**"});
+
+    ASSERT_TRUE(publisher->write_line("send 2000"));
+    EXPECT_EQ(publisher->wait_for_line("sent"), "sent 2000");
+    ASSERT_TRUE(subscriber->wait_for_line("got 2000"));
+    nats_.stop();
+    ASSERT_TRUE(from_a->wait_for_line("disconnected"));
+    ASSERT_TRUE(publisher->write_line("send 2000"));  // kept by the exporter meanwhile
+    EXPECT_EQ(publisher->wait_for_line("sent"), "sent 4000");
+    nats_.start();  // the same store: the stream and the durable consumer survive
+    ASSERT_TRUE(from_a->wait_for_line("reconnected"));
+    ASSERT_TRUE(publisher->write_line("send 2000"));
+    const Done done = parse_done(subscriber->wait_for_line("done"));
+    EXPECT_EQ(done.received, static_cast<unsigned>(kTotal));
+    EXPECT_EQ(done.disorder + done.corrupt + done.mismatch, 0U);
+
+    publisher->close_stdin();
+    EXPECT_EQ(publisher->wait(), 0);
+    EXPECT_EQ(subscriber->wait(), 0);
+    const json out = stop(*from_a);
+    const json in = stop(*into_b);
+    std::printf("[ counters ] exporter %s\n[ counters ] importer %s\n", out.dump().c_str(),
+                in.dump().c_str());
+    EXPECT_EQ(out["buffer_dropped"], 0) << out;
+    EXPECT_EQ(out["exported"], kTotal) << out;
+    EXPECT_EQ(in["gaps"], 0) << in;
+    EXPECT_EQ(in["imported"], kTotal) << in;
+}
+
+TEST_F(BridgeTest, withJetStreamAHostThatWasDownCatchesUpFromTheStream) {
+    auto subscriber = peer({"subscribe", b_, "robot/telemetry", "2999"});
+    auto publisher = peer({"publish", a_, "robot/telemetry"});
+    const std::vector<std::string> import{"--jetstream", "--import", "robot/**"};
+    auto into_b = bridge(b_, import);
+    auto from_a = bridge(a_, {"--jetstream", "--export", "robot/**"});
+
+    ASSERT_TRUE(publisher->write_line("send 1000"));
+    ASSERT_TRUE(subscriber->wait_for_line("got 1000"));
+    const json first = stop(*into_b);  // host B's bridge goes down
+    EXPECT_EQ(first["imported"], 1000) << first;
+    ASSERT_TRUE(publisher->write_line("send 2000"));  // published while B is away
+    EXPECT_EQ(publisher->wait_for_line("sent"), "sent 1000");
+    EXPECT_EQ(publisher->wait_for_line("sent"), "sent 3000");
+    into_b = bridge(b_, import);  // back: resumes from its durable consumer
+    const Done done = parse_done(subscriber->wait_for_line("done"));
+    EXPECT_EQ(done.received, 3000U);
+    EXPECT_EQ(done.disorder + done.corrupt + done.mismatch, 0U);
+
+    publisher->close_stdin();
+    EXPECT_EQ(publisher->wait(), 0);
+    EXPECT_EQ(subscriber->wait(), 0);
+    const json second = stop(*into_b);
+    EXPECT_EQ(second["imported"], 2000) << second;
+    EXPECT_EQ(stop(*from_a)["exported"], 3000);
 }
 
 TEST_F(BridgeTest, typeMismatchOnTheFarSideIsRefusedThereWithAClearError) {
