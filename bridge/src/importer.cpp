@@ -84,6 +84,29 @@ void Importer::garbage(const char* subject, const std::string& why) {
     if (garbage_logged_++ < 100) spdlog::warn("dropped message on '{}': {}", subject, why);
 }
 
+// Anyone can publish on NATS, so the routes (and the topics they lead to) are bounded: a
+// flood of made-up subjects must not grow the bridge without limit.
+constexpr std::size_t kMaxRoutes = 4096;
+
+Importer::Route* Importer::route_for(const char* subject) {
+    if (const auto it = routes_.find(subject); it != routes_.end()) return &it->second;
+    auto topic = topic_for(options_.nats_domain, subject);
+    if (!topic) {
+        garbage(subject, topic.error().message);
+        return nullptr;
+    }
+    if (routes_.size() >= kMaxRoutes) {
+        garbage(subject, "more than " + std::to_string(kMaxRoutes) + " subjects imported");
+        return nullptr;
+    }
+    bool wanted = false;
+    for (const auto& pattern : options_.patterns) {
+        wanted = wanted || ipcbusd::topic_matches(pattern, *topic);
+    }
+    Route route{*topic, wanted, &topics_[*topic], {}};
+    return &routes_.emplace(subject, std::move(route)).first->second;
+}
+
 void Importer::handle(natsMsg* msg) {
     const char* subject = natsMsg_GetSubject(msg);
     auto meta = read_metadata(msg);
@@ -93,16 +116,12 @@ void Importer::handle(natsMsg* msg) {
         Stats::add(stats_.echoes);  // ours, back from NATS: never re-import
         return;
     }
-    auto topic = topic_for(options_.nats_domain, subject);
-    if (!topic) return garbage(subject, topic.error().message);
-    bool wanted = false;
-    for (const auto& pattern : options_.patterns)
-        wanted = wanted || ipcbusd::topic_matches(pattern, *topic);
-    if (!wanted) return;  // a wider NATS subscription than the pattern: not ours
+    Route* route = route_for(subject);
+    if (route == nullptr || !route->wanted) return;  // garbage, or a wider NATS subscription
     const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
     if (size > meta->slot_size) return garbage(subject, "payload larger than its slot size");
-    if (!accept_sequence(*topic, *meta)) return;
-    RawPublisher* publisher = local_publisher(*topic, *meta);
+    if (!accept_sequence(*route, *meta)) return;
+    RawPublisher* publisher = local_publisher(*route, *meta);
     if (publisher == nullptr) {
         Stats::add(stats_.refused);
         return;
@@ -111,7 +130,7 @@ void Importer::handle(natsMsg* msg) {
     if (!loan) {
         Stats::add(stats_.refused);
         if (garbage_logged_++ < 100) {
-            spdlog::warn("'{}': message of {} bytes dropped: {}", *topic, size,
+            spdlog::warn("'{}': message of {} bytes dropped: {}", route->topic, size,
                          to_string(loan.error()));
         }
         return;
@@ -123,8 +142,8 @@ void Importer::handle(natsMsg* msg) {
 }
 
 // Exactly once per exporter run: a repeat is dropped, a jump counts the messages missed.
-bool Importer::accept_sequence(const std::string& topic, const Metadata& meta) {
-    auto [it, first] = expected_.try_emplace({topic, meta.origin, meta.link}, meta.link_sequence);
+bool Importer::accept_sequence(Route& route, const Metadata& meta) {
+    auto [it, first] = route.expected.try_emplace({meta.origin, meta.link}, meta.link_sequence);
     if (meta.link_sequence < it->second) {
         Stats::add(stats_.duplicates);
         return false;
@@ -138,8 +157,9 @@ bool Importer::accept_sequence(const std::string& topic, const Metadata& meta) {
 
 // The local publisher of `topic`, opened on first use with the sender's type; null while
 // the topic refuses it (retried every few seconds: the conflicting topic may go away).
-RawPublisher* Importer::local_publisher(const std::string& topic, const Metadata& meta) {
-    LocalTopic& local = topics_[topic];
+RawPublisher* Importer::local_publisher(Route& route, const Metadata& meta) {
+    const std::string& topic = route.topic;
+    LocalTopic& local = *route.local;
     if (local.publisher) return &*local.publisher;
     const auto now = std::chrono::steady_clock::now();
     if (!local.refusal.empty() && now < local.retry_at) return nullptr;

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "ipcbus/ipcbus.hpp"
@@ -57,10 +57,20 @@ class Importer {
     };
 
     natsStatus subscribe_durable(const std::string& subject, natsSubscription** sub);
+    // What a subject leads to, worked out once: its topic, whether a pattern wants it, and
+    // per (origin, exporter run) the next link sequence expected.
+    struct Route {
+        std::string topic;
+        bool wanted = false;
+        LocalTopic* local = nullptr;  // into topics_ (a std::map: stable)
+        std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> expected;
+    };
+
+    Route* route_for(const char* subject);
     static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
     void handle(natsMsg* msg);
-    bool accept_sequence(const std::string& topic, const Metadata& meta);
-    RawPublisher* local_publisher(const std::string& topic, const Metadata& meta);
+    bool accept_sequence(Route& route, const Metadata& meta);
+    RawPublisher* local_publisher(Route& route, const Metadata& meta);
     void garbage(const char* subject, const std::string& why);
 
     const Node& node_;
@@ -71,8 +81,7 @@ class Importer {
     std::vector<natsSubscription*> subscriptions_;
     std::mutex mutex_;  // guards what follows: NATS may deliver on several threads
     std::map<std::string, LocalTopic> topics_;
-    // (topic, origin, exporter run) -> next link sequence expected
-    std::map<std::tuple<std::string, std::string, std::uint64_t>, std::uint64_t> expected_;
+    std::unordered_map<std::string, Route> routes_;  // by subject, at most kMaxRoutes
     std::uint64_t garbage_logged_ = 0;
 };
 

@@ -111,6 +111,7 @@ TEST_F(CliTest, linesPublishedFromStdinReachEveryEchoProcessInOrder) {
         ASSERT_EQ(messages.size(), kLines);
         for (std::size_t i = 0; i < kLines; ++i) {
             EXPECT_EQ(messages[i].at("seq"), i);
+            EXPECT_EQ(messages[i].at("origin_seq"), i);  // published here, not bridged
             EXPECT_EQ(messages[i].at("payload"), "line " + std::to_string(i));
             EXPECT_EQ(messages[i].at("lost"), 0);
             EXPECT_FALSE(messages[i].contains("encoding"));

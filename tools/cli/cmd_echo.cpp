@@ -35,7 +35,8 @@ std::string json_line(const SampleInfo& info, std::span<const std::byte> payload
                                 {"size", info.size},
                                 {"lost", lost},
                                 {"timestamp_ns", info.timestamp_ns},
-                                {"publisher_id", info.publisher_id}};
+                                {"publisher_id", info.publisher_id},
+                                {"origin_seq", info.origin_sequence}};
     // nlohmann::json refuses to write a string that is not UTF-8.
     if (is_valid_utf8(payload)) {
         line["payload"] = std::string(as_text(payload));
@@ -108,7 +109,8 @@ void add_echo_command(CLI::App& app, CommandAction& action) {
     command->add_flag(
         "--json", options->json,
         "One JSON object per line: seq, size, lost (missed so far), timestamp_ns, "
-        "publisher_id, payload (base64, with \"encoding\":\"base64\", when not UTF-8)");
+        "publisher_id, origin_seq (the sequence on the host a bridged message came from; "
+        "seq otherwise), payload (base64, with \"encoding\":\"base64\", when not UTF-8)");
     command
         ->add_option("--group", options->group,
                      "Join consumer group NAME: its members share the messages, each message "
