@@ -728,6 +728,10 @@ void Daemon::State::free_reader_row(Topic& topic, const Handle& handle) {
         // Release: members that see the orphan see its in-flight marks.
         row.state.store(static_cast<std::uint32_t>(layout::ReaderState::orphan),
                         std::memory_order_release);
+        // Wake sleeping members: they may have taken everything else already, and a
+        // reliable publisher gated by these messages publishes nothing that would wake
+        // them (found by tests/chaos).
+        detail::wake_readers(view);
         spdlog::info(
             "topic '{}': reader row {} (pid {}) left messages in flight; group '{}' takes "
             "them over",

@@ -39,12 +39,24 @@ Notifier::~Notifier() {
 
 void Notifier::run() noexcept {
     // Positions from which a message counts as new: 0 (anything at the reader's cursor)
-    // until the first signal, then the write cursor at the time of the signal.
+    // until the first signal, then the first sequence that was not ready when we
+    // signalled. (Not the write cursor: a message claimed before the signal and committed
+    // after it would never be signalled, and a reliable ring full behind it would block
+    // its publishers for good.)
     std::vector<std::uint64_t> from(targets_.size(), 0);
     const WaitTargets wait{targets_, from, &interrupt_, 0};
     for (;;) {
+        // Stop first: block_until() reports "ready" before "interrupted", and a member
+        // that does not take a dead member's messages would keep us ready for ever.
+        if (wait.interrupted()) return;
         if (block_until(wait, UINT64_MAX) != WaitOutcome::ready) return;  // stopped, or failed
-        for (std::size_t i = 0; i < targets_.size(); ++i) from[i] = targets_[i].write_cursor();
+        for (std::size_t i = 0; i < targets_.size(); ++i) {
+            from[i] = targets_[i].first_pending(from[i]);
+            if (targets_[i].orphans != nullptr) {
+                // Relaxed: a hint, as in Readiness::ready().
+                targets_[i].orphans_seen = targets_[i].orphans->load(std::memory_order_relaxed);
+            }
+        }
         const std::uint64_t one = 1;
         [[maybe_unused]] const auto n = ::write(event_.get(), &one, sizeof one);  // never
         // blocks: the counter cannot overflow at one write per new message

@@ -12,7 +12,18 @@ Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& requ
     if (!reply) return std::move(reply).error();
     auto handle = protocol::get_uint(reply->body, "handle");
     auto index = protocol::get_uint(reply->body, "index", UINT32_MAX);
-    if (!handle || !index || reply->fds.size() != 2) {
+    if (handle && index && reply->fds.size() != 2) {
+        // The daemon granted the topic, but the kernel dropped the descriptors on the way
+        // in: almost always because this process is out of file descriptors (found by
+        // tests/integration/test_robustness.cpp). Give the handle back, and say so.
+        (void)node.daemon()->call(protocol::make_close(*handle));
+        return Error{ErrorCode::resource_exhausted,
+                     "topic '" + std::string(request.topic) +
+                         "': " + std::to_string(reply->fds.size()) +
+                         " of the 2 segment descriptors arrived: is the process out of file "
+                         "descriptors (RLIMIT_NOFILE)?"};
+    }
+    if (!handle || !index) {
         return Error{ErrorCode::system_error,
                      "topic '" + std::string(request.topic) + "': daemon granted no segment"};
     }

@@ -24,11 +24,30 @@ bool Readiness::ready(std::uint64_t from) const noexcept {
     if (found > wanted) return true;                             // lapped: there is newer data
     if (found == wanted && (word & kBusyBit) == 0) return true;  // committed or skipped
     // Relaxed: a hint that a dead member left messages for the group.
-    return orphans != nullptr && orphans->load(std::memory_order_relaxed) != 0;
+    if (orphans == nullptr) return false;
+    const std::uint32_t count = orphans->load(std::memory_order_relaxed);
+    return count != 0 && count != orphans_seen;
 }
 
 std::uint64_t Readiness::write_cursor() const noexcept {
     return view->header->write_cursor.load(std::memory_order_seq_cst);
+}
+
+std::uint64_t Readiness::first_pending(std::uint64_t from) const noexcept {
+    // Not simply the write cursor: a sequence below it may still be in a publisher's
+    // hands, and its commit must wake us again (found by tests/chaos). Bounded by one
+    // ring: anything older a reader passes over as lost.
+    const std::uint64_t end = write_cursor();
+    const std::uint64_t capacity = view->mask + 1;
+    std::uint64_t p = std::max(
+        {cursor->load(std::memory_order_seq_cst), from, end > capacity ? end - capacity : 0});
+    for (; p < end; ++p) {
+        const std::uint64_t word = view->slot(p).stamp.load(std::memory_order_seq_cst);
+        const std::uint64_t found = word & kStampMask;
+        const std::uint64_t wanted = stamp_of(p);
+        if (found < wanted || (found == wanted && (word & kBusyBit) != 0)) break;
+    }
+    return p;
 }
 
 bool WaitTargets::any_ready() const noexcept {

@@ -21,11 +21,18 @@ struct Readiness {
     const SegmentView* view = nullptr;
     const std::atomic<std::uint64_t>* cursor = nullptr;   // the reader's or its group's
     const std::atomic<std::uint32_t>* orphans = nullptr;  // group members: messages to take over
+    // The orphan count already signalled (the notification thread's, so that a member
+    // that has been told does not make it signal again and again); 0 elsewhere.
+    std::uint32_t orphans_seen = 0;
 
     /// Ready at or after sequence `from` (0: at the reader's position).
     [[nodiscard]] bool ready(std::uint64_t from = 0) const noexcept;
     /// The topic's next sequence to be claimed: ready(that) means "something newer".
     [[nodiscard]] std::uint64_t write_cursor() const noexcept;
+    /// The first sequence at or after the reader's position (and `from`) that is not ready
+    /// yet (claimed and still being written, or not claimed): a reader told now will take
+    /// everything before it, so ready(that) means "something it was not told about".
+    [[nodiscard]] std::uint64_t first_pending(std::uint64_t from) const noexcept;
 };
 
 struct SubscriberImpl;
