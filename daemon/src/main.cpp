@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit (ulimit -f, systemd LimitFSIZE=) must refuse a large segment with
+    // EFBIG, not kill the daemon of the whole domain with SIGXFSZ.
+    ::signal(SIGXFSZ, SIG_IGN);
     std::printf("ready\n");  // for scripts and tests: the socket accepts connections now
     std::fflush(stdout);
     const int rc = (*daemon)->run();

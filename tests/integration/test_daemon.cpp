@@ -5,12 +5,14 @@
 #include <dirent.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <array>
 
 #include <cstdio>
 #include <fstream>
@@ -585,6 +587,32 @@ TEST(DaemonLimits, segmentLargerThanTheConfiguredCapIsRefused) {
     EXPECT_EQ(big.error().code, ErrorCode::resource_exhausted);
     EXPECT_NE(big.error().message.find("exceeds the daemon's shared-memory limit"),
               std::string::npos);
+}
+
+// Shared memory that cannot be had (here: the daemon under a 1 MiB file-size limit, which
+// memfds obey like files; a full /dev/shm or memory behaves the same) is an error for
+// the one topic, at creation: no SIGBUS later, no SIGXFSZ for the daemon.
+TEST(DaemonLimits, sharedMemoryThatCannotBeHadIsAClearErrorAndTheDaemonLivesOn) {
+    const std::string domain = ipcbus::test::unique_domain();
+    ChildProcess daemon({"/usr/bin/prlimit", "--fsize=1048576", ipcbus::test::daemon_path(),
+                         "--domain", domain, "--log-level", "error"});
+    ASSERT_EQ(daemon.read_line(), "ready");
+    auto node = ipcbus::Node::create({domain});
+    ASSERT_TRUE(node);
+    auto big = ipcbus::RawPublisher::create(*node, "big/frames", {16, 1 << 20, 0});
+    ASSERT_FALSE(big);
+    EXPECT_EQ(big.error().code, ErrorCode::resource_exhausted) << big.error().message;
+    EXPECT_NE(big.error().message.find("cannot size a segment"), std::string::npos)
+        << big.error().message;
+    auto small = ipcbus::RawPublisher::create(*node, "small/ticks", {16, 64, 0});
+    ASSERT_TRUE(small) << small.error().message;  // the daemon is alive and serving
+    auto sub = ipcbus::RawSubscriber::create(*node, "small/ticks");
+    ASSERT_TRUE(sub);
+    const std::array<std::byte, 8> message{};
+    ASSERT_TRUE(small->send(message));
+    auto got = sub->take();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ(daemon.terminate(), 0);
 }
 
 TEST(DaemonConfig, invalidConfigurationStopsTheDaemonWithTheReason) {

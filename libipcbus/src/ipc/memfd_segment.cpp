@@ -23,7 +23,10 @@ Result<UniqueFd> make_memfd(std::string_view topic, const char* part, std::uint6
     UniqueFd fd(::memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd.valid()) return os_error(ErrorCode::system_error, topic, "memfd_create", errno);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
-        return os_error(ErrorCode::resource_exhausted, topic, "cannot size segment", errno);
+        return os_error(ErrorCode::resource_exhausted, topic,
+                        "cannot size a segment of " + std::to_string(size) +
+                            " bytes (a file-size limit such as ulimit -f, or memory full?)",
+                        errno);
     }
     // Reserve every page now: running out of memory must be an error at create time, never
     // a SIGBUS in whichever process first touches a page that cannot be had.
