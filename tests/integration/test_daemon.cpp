@@ -212,6 +212,31 @@ TEST_F(DaemonTest, bridgedTopicIsListedWithItsDirectionWhileTheBridgeIsConnected
     EXPECT_TRUE(topics[0].bridges.empty());
 }
 
+TEST_F(DaemonTest, readerTableFilledByManyProcessesRefusesTheNextUntilOneDies) {
+    auto pub = ipcbus::RawPublisher::create(node_, "crowded/topic", {16, 64, 4});
+    ASSERT_TRUE(pub);
+    std::vector<std::unique_ptr<ChildProcess>> readers;
+    for (int i = 0; i < 4; ++i) {
+        readers.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
+            peer_path(), "subscribe", domain_, "crowded/topic", "1", "64", "16", "wait"}));
+        ASSERT_EQ(readers.back()->read_line(), "ready");
+    }
+    ChildProcess fifth({peer_path(), "subscribe", domain_, "crowded/topic", "1", "64", "16"});
+    const auto refusal = fifth.read_line();
+    ASSERT_TRUE(refusal);
+    EXPECT_NE(refusal->find("error"), std::string::npos) << *refusal;
+    EXPECT_NE(refusal->find("reader table full (4 readers)"), std::string::npos) << *refusal;
+    EXPECT_EQ(fifth.wait(), 2);
+    EXPECT_EQ(pub->subscriber_count(), 4U);
+
+    readers.front()->kill_hard();  // a reader dies: its row is free again
+    (void)ipcbus::test::settled_topics(node_);
+    ChildProcess late(
+        {peer_path(), "subscribe", domain_, "crowded/topic", "1", "64", "16", "wait"});
+    EXPECT_EQ(late.read_line(), "ready");
+    EXPECT_EQ(pub->subscriber_count(), 4U);
+}
+
 TEST_F(DaemonTest, malformedWatchPatternIsRefused) {
     for (const char* pattern : {"", "a//b", "../x", "a/b*", "/a"}) {
         auto watcher = ipcbus::TopicWatcher::create(node_, pattern);
