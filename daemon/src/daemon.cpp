@@ -361,6 +361,14 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
             return std::move(row).error();
         }
         index = *row;
+    } else if (!t.data_writable) {
+        // Rebuilt after a restart from its subscribers alone, who hold the messages
+        // read-only: no writable handle on them survived, and none can be made.
+        return Error{ErrorCode::resource_exhausted,
+                     "topic '" + t.name +
+                         "': restored after a daemon restart from its subscribers alone, so "
+                         "no process can write it any more; it takes publishers again once its " +
+                         std::to_string(t.handles.size()) + " subscriber(s) have closed it"};
     } else {
         // Relaxed: a unique number; the daemon is the only one handing them out.
         index = t.segment.view().header->next_publisher_id.fetch_add(1, std::memory_order_relaxed);

@@ -480,6 +480,31 @@ TEST_F(ProtocolTest, anEmptyMessageEndsTheConnectionOnly) {
     EXPECT_EQ(exchange(other.get(), R"({"v":1,"op":"hello"})"), "");
 }
 
+// Known limit, made explicit: after a restart, a topic whose publishers were all gone is
+// rebuilt from read-only handles. A publisher gets a clear refusal (not EACCES from mmap),
+// and once the subscribers close it the name is free for a fresh, writable topic.
+TEST_F(DaemonTest, topicRestoredFromSubscribersAloneRefusesPublishersUntilTheyLeave) {
+    std::optional<ipcbus::RawSubscriber> sub;
+    {
+        auto pub = ipcbus::RawPublisher::create(node_, "orphaned/topic", {16, 64, 0});
+        ASSERT_TRUE(pub);
+        auto attached = ipcbus::RawSubscriber::create(node_, "orphaned/topic");
+        ASSERT_TRUE(attached);
+        sub = std::move(attached).value();
+    }  // the publisher is gone; only the subscriber holds the topic
+    daemon_->kill_hard();
+    daemon_ = ipcbus::test::start_daemon(domain_);
+    ASSERT_TRUE(daemon_);
+    ASSERT_TRUE(ipcbus::test::eventually([&] { return registry_if_up(node_).size() == 1; }));
+
+    auto refused = ipcbus::RawPublisher::create(node_, "orphaned/topic");
+    ipcbus::test::expect_error(refused, ErrorCode::resource_exhausted,
+                               "restored after a daemon restart from its subscribers alone");
+    sub.reset();
+    auto fresh = ipcbus::RawPublisher::create(node_, "orphaned/topic");
+    ASSERT_TRUE(fresh) << fresh.error().message;
+}
+
 TEST_F(DaemonTest, secondDaemonForTheSameDomainIsRefused) {
     ChildProcess second({ipcbus::test::daemon_path(), "--domain", domain_});
     EXPECT_EQ(second.read_line(), std::nullopt);  // never says "ready"
