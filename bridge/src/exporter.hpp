@@ -59,6 +59,7 @@ class Exporter {
     void flush_buffer();
     void buffer(natsMsg* msg);
     void wait_for_messages();
+    void push_out();
 
     const Node& node_;
     NatsLink& link_;
@@ -72,6 +73,7 @@ class Exporter {
     WaitSet waitset_;
     std::deque<natsMsg*> buffer_;
     std::size_t buffer_bytes_ = 0;
+    std::uint64_t pushed_ = 0;  // messages exported when we last pushed the buffer out
 };
 
 }  // namespace ipcbus::bridge

@@ -68,23 +68,33 @@ Result<Ok> parse_type_header(std::string_view text, Metadata& meta) {
 
 }  // namespace
 
+// Appends ' ' and `value` in `base` (to_chars: no locale, no allocation, unlike printf).
+template <class T>
+void append_number(std::string& out, T value, int base = 10) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value, base);
+    out += ' ';
+    out.append(digits, end);
+}
+
 natsStatus write_metadata(natsMsg* msg, const Metadata& meta, const std::string& topic,
                           bool dedup_id) {
-    char numbers[160];
-    auto message = std::string("1 ") + meta.origin;
-    const int n = std::snprintf(numbers, sizeof numbers, " %llx %llu %llu %u %llu",
-                                static_cast<unsigned long long>(meta.link),
-                                static_cast<unsigned long long>(meta.link_sequence),
-                                static_cast<unsigned long long>(meta.sequence), meta.publisher,
-                                static_cast<unsigned long long>(meta.timestamp_ns));
-    message.append(numbers, static_cast<std::size_t>(n));
-    natsStatus s = natsMsgHeader_Set(msg, kMessageHeader, message.c_str());
+    std::string text = "1 " + meta.origin;
+    append_number(text, meta.link, 16);
+    append_number(text, meta.link_sequence);
+    append_number(text, meta.sequence);
+    append_number(text, meta.publisher);
+    append_number(text, meta.timestamp_ns);
+    natsStatus s = natsMsgHeader_Set(msg, kMessageHeader, text.c_str());
     if (s != NATS_OK) return s;
-    std::snprintf(numbers, sizeof numbers, "%llu %u %llx %llu ",
-                  static_cast<unsigned long long>(meta.type_size), meta.type_align,
-                  static_cast<unsigned long long>(meta.schema_hash),
-                  static_cast<unsigned long long>(meta.slot_size));
-    s = natsMsgHeader_Set(msg, kTypeHeader, (numbers + meta.type_name).c_str());
+    text.clear();
+    append_number(text, meta.type_size);
+    append_number(text, meta.type_align);
+    append_number(text, meta.schema_hash, 16);
+    append_number(text, meta.slot_size);
+    text += ' ';
+    text += meta.type_name;
+    s = natsMsgHeader_Set(msg, kTypeHeader, text.c_str() + 1);  // without the leading ' '
     if (s != NATS_OK || !dedup_id) return s;
     const std::string id = meta.origin + ":" + topic + ":" + std::to_string(meta.publisher) + ":" +
                            std::to_string(meta.sequence);
