@@ -42,28 +42,17 @@
 #include <vector>
 
 #include "ipcbus/ipcbus.hpp"
+#include "peer_args.hpp"
 #include "test_payload.hpp"
 
 namespace {
 
 using ipcbus::test::PayloadHeader;
 
-struct Args {
-    std::map<std::string, std::string> values;
-
-    [[nodiscard]] std::string text(const std::string& key, const std::string& fallback) const {
-        const auto it = values.find(key);
-        return it == values.end() ? fallback : it->second;
-    }
-    [[nodiscard]] long long number(const std::string& key, long long fallback) const {
-        const auto it = values.find(key);
-        return it == values.end() ? fallback : std::stoll(it->second);
-    }
-};
+using Args = ipcbus::test::PeerArgs;
 
 int fail(const std::string& what) {
-    std::cout << "error " << what << std::endl;
-    return 2;
+    return ipcbus::test::peer_fail(what);
 }
 
 ipcbus::TopicOptions topic_options(const Args& args) {
@@ -297,12 +286,9 @@ int run_reader(const ipcbus::Node& node, const std::string& topic, const Args& a
 int main(int argc, char** argv) {
     const std::vector<std::string> argv_list(argv + 1, argv + argc);
     if (argv_list.size() < 3) return fail("usage: see chaos_peer.cpp");
-    Args args;
-    for (std::size_t i = 3; i < argv_list.size(); ++i) {
-        const auto eq = argv_list[i].find('=');
-        if (eq == std::string::npos) return fail("not key=value: " + argv_list[i]);
-        args.values[argv_list[i].substr(0, eq)] = argv_list[i].substr(eq + 1);
-    }
+    const auto parsed = Args::parse(argv_list, 3);
+    if (!parsed) return 2;
+    const Args& args = *parsed;
     auto node = ipcbus::Node::create({argv_list[1]});
     if (!node) return fail(node.error().message);
     if (argv_list[0] == "publish") return publish(*node, argv_list[2], args);

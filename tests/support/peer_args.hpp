@@ -1,0 +1,46 @@
+// Command lines of the test peers that take "ROLE DOMAIN TOPIC key=value ...": parsing,
+// typed look-ups with defaults, and the one way a peer reports an error ("error ..." on
+// stdout, exit code 2), which the tests wait for like any other line.
+#pragma once
+
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ipcbus::test {
+
+struct PeerArgs {
+    std::map<std::string, std::string> values;
+
+    [[nodiscard]] std::string text(const std::string& key, const std::string& fallback) const {
+        const auto it = values.find(key);
+        return it == values.end() ? fallback : it->second;
+    }
+    [[nodiscard]] long long number(const std::string& key, long long fallback) const {
+        const auto it = values.find(key);
+        return it == values.end() ? fallback : std::stoll(it->second);
+    }
+
+    /// The key=value words from `first` on; nullopt (after saying why) if one is not.
+    static std::optional<PeerArgs> parse(const std::vector<std::string>& words, std::size_t first) {
+        PeerArgs args;
+        for (std::size_t i = first; i < words.size(); ++i) {
+            const auto eq = words[i].find('=');
+            if (eq == std::string::npos) {
+                std::cout << "error not key=value: " << words[i] << std::endl;
+                return std::nullopt;
+            }
+            args.values[words[i].substr(0, eq)] = words[i].substr(eq + 1);
+        }
+        return args;
+    }
+};
+
+inline int peer_fail(const std::string& what) {
+    std::cout << "error " << what << std::endl;
+    return 2;
+}
+
+}  // namespace ipcbus::test
