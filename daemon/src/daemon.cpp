@@ -636,6 +636,7 @@ Result<std::uint32_t> Daemon::State::claim_reader_row(Topic& topic, pid_t pid) {
         entry.skipped.store(0, std::memory_order_relaxed);
         entry.group.store(0, std::memory_order_relaxed);
         entry.orphans.store(0, std::memory_order_relaxed);
+        entry.orphan_events.store(0, std::memory_order_relaxed);
         for (auto& word : entry.in_flight)
             word.store(layout::kNoSequence, std::memory_order_relaxed);
         return i;
@@ -733,6 +734,9 @@ void Daemon::State::free_reader_row(Topic& topic, const Handle& handle) {
     const auto group = topic.groups.find(handle.group);
     if (group != topic.groups.end() && holds_messages(row)) {
         view.readers[group->second.row].orphans.fetch_add(1, std::memory_order_relaxed);
+        // Relaxed: read by notification threads after the wake-up below (a futex word
+        // bumped with seq_cst), which orders it for them.
+        view.readers[group->second.row].orphan_events.fetch_add(1, std::memory_order_relaxed);
         // Release: members that see the orphan see its in-flight marks.
         row.state.store(static_cast<std::uint32_t>(layout::ReaderState::orphan),
                         std::memory_order_release);

@@ -91,7 +91,8 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
     }
     impl->readiness =
         detail::Readiness{&impl->reader.view(), group != nullptr ? &group->cursor : &entry->cursor,
-                          group != nullptr ? &group->orphans : nullptr};
+                          group != nullptr ? &group->orphans : nullptr,
+                          group != nullptr ? &group->orphan_events : nullptr};
     return RawSubscriber(std::move(impl));
 }
 

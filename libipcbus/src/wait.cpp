@@ -24,9 +24,9 @@ bool Readiness::ready(std::uint64_t from) const noexcept {
     if (found > wanted) return true;                             // lapped: there is newer data
     if (found == wanted && (word & kBusyBit) == 0) return true;  // committed or skipped
     // Relaxed: a hint that a dead member left messages for the group.
-    if (orphans == nullptr) return false;
-    const std::uint32_t count = orphans->load(std::memory_order_relaxed);
-    return count != 0 && count != orphans_seen;
+    if (orphans == nullptr || orphans->load(std::memory_order_relaxed) == 0) return false;
+    return !once_per_orphaning ||
+           orphan_events->load(std::memory_order_relaxed) != orphan_events_seen;
 }
 
 std::uint64_t Readiness::write_cursor() const noexcept {

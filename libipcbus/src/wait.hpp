@@ -21,9 +21,13 @@ struct Readiness {
     const SegmentView* view = nullptr;
     const std::atomic<std::uint64_t>* cursor = nullptr;   // the reader's or its group's
     const std::atomic<std::uint32_t>* orphans = nullptr;  // group members: messages to take over
-    // The orphan count already signalled (the notification thread's, so that a member
-    // that has been told does not make it signal again and again); 0 elsewhere.
-    std::uint32_t orphans_seen = 0;
+    const std::atomic<std::uint32_t>* orphan_events = nullptr;  // group members: orphanings
+    // The notification thread's: pending orphans make it ready only once per orphaning
+    // (the member it tells may leave them to another member for a while; it must not
+    // signal again and again). Elsewhere pending orphans are always "ready": the waiter
+    // takes them.
+    bool once_per_orphaning = false;
+    std::uint32_t orphan_events_seen = 0;
 
     /// Ready at or after sequence `from` (0: at the reader's position).
     [[nodiscard]] bool ready(std::uint64_t from = 0) const noexcept;

@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kBump = "layout changed: bump kLayoutVersion and update this test";
 
 TEST(SegmentLayout, headerShapeIsPinned) {
-    EXPECT_EQ(kLayoutVersion, 5U) << kBump;
+    EXPECT_EQ(kLayoutVersion, 6U) << kBump;
     EXPECT_EQ(kMagic, 0x3153554243504921ULL) << kBump;
     EXPECT_EQ(sizeof(TopicHeader), 512U) << kBump;
     EXPECT_EQ(offsetof(TopicHeader, capacity), 24U) << kBump;
@@ -34,6 +34,7 @@ TEST(SegmentLayout, readerAndSlotShapesArePinned) {
     EXPECT_EQ(offsetof(ReaderEntry, pid), 4U) << kBump;
     EXPECT_EQ(offsetof(ReaderEntry, released), 32U) << kBump;
     EXPECT_EQ(offsetof(ReaderEntry, group), 40U) << kBump;
+    EXPECT_EQ(offsetof(ReaderEntry, orphan_events), 48U) << kBump;
     EXPECT_EQ(offsetof(ReaderEntry, in_flight), 64U) << kBump;
     EXPECT_EQ(kNoSequence, ~0ULL) << kBump;
     EXPECT_EQ(sizeof(SlotHeader), 64U) << kBump;

@@ -7,6 +7,7 @@
 
 #include "heap_segment.hpp"
 #include "ring.hpp"
+#include "wait.hpp"
 
 namespace ipcbus::detail {
 namespace {
@@ -218,6 +219,33 @@ TEST(RingThreads, twoWritersProduceOneGapFreeSequence) {
     a.join();
     b.join();
     EXPECT_EQ(r.lost(), 0U);
+}
+
+// The notification thread is told of pending orphans once per orphaning, not once per
+// count: a count that went 1 -> 0 -> 1 between two looks is a new orphan (found in review;
+// a missed one can leave a reliable publisher blocked behind the dead member's messages).
+TEST(OrphanReadiness, aNewOrphaningIsReadyEvenWhenTheCountIsTheSameAsBefore) {
+    HeapSegment seg(8);
+    const auto view = seg.view();
+    auto& group = view.readers[0];
+    Readiness notifier{&view, &group.cursor, &group.orphans, &group.orphan_events};
+    notifier.once_per_orphaning = true;
+    notifier.orphan_events_seen = group.orphan_events.load() - 1;
+    EXPECT_FALSE(notifier.ready());  // nothing pending
+
+    group.orphans.store(1);  // a member dies holding messages
+    group.orphan_events.fetch_add(1);
+    EXPECT_TRUE(notifier.ready());
+    notifier.orphan_events_seen = group.orphan_events.load();  // signalled
+    EXPECT_FALSE(notifier.ready());  // told once; the member takes them in its own time
+
+    group.orphans.store(0);  // taken over and emptied
+    group.orphans.store(1);  // another member dies before the notifier looks again
+    group.orphan_events.fetch_add(1);
+    EXPECT_TRUE(notifier.ready());
+
+    Readiness waiter{&view, &group.cursor, &group.orphans, &group.orphan_events};
+    EXPECT_TRUE(waiter.ready());  // a waiter in receive() is ready while any are pending
 }
 
 }  // namespace

@@ -59,7 +59,7 @@
 namespace ipcbus::layout {
 
 inline constexpr std::uint64_t kMagic = 0x3153554243504921ULL;  // "!IPCBUS1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 5;
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kNameCapacity = 128;  // 127 characters + NUL
@@ -143,7 +143,11 @@ struct alignas(kCacheLine) ReaderEntry {
     std::atomic<std::uint64_t> released;
     std::atomic<std::uint32_t> group;    // member: its group's row + 1; 0: none
     std::atomic<std::uint32_t> orphans;  // group row: member rows orphaned and not yet empty
-    std::uint8_t reserved[16];
+    // Group row: bumped each time a member row becomes an orphan. Unlike `orphans`, which
+    // goes back down, it tells a watcher that a new orphan came even if the count is the
+    // same as when it last looked (1 -> 0 -> 1).
+    std::atomic<std::uint32_t> orphan_events;
+    std::uint8_t reserved[12];
     // Group member: sequences claimed and not yet released (kNoSequence: empty).
     alignas(kCacheLine) std::atomic<std::uint64_t> in_flight[kMaxInFlight];
 };
@@ -198,6 +202,7 @@ static_assert(offsetof(ReaderEntry, skipped) == 24);
 static_assert(offsetof(ReaderEntry, released) == 32);
 static_assert(offsetof(ReaderEntry, group) == 40);
 static_assert(offsetof(ReaderEntry, orphans) == 44);
+static_assert(offsetof(ReaderEntry, orphan_events) == 48);
 static_assert(offsetof(ReaderEntry, in_flight) == 64);
 static_assert(sizeof(SlotHeader) == 64 && alignof(SlotHeader) == 64);
 static_assert(offsetof(SlotHeader, stamp) == 0);
