@@ -40,39 +40,52 @@ Result<Ok> Exporter::start() {
     return Ok{};
 }
 
+// New names from the watchers, and names whose subscription failed before (the daemon
+// restarting, a full reader table): retried at most once a second.
 void Exporter::adopt_new_topics() {
     for (auto& watcher : watchers_) {
         auto names = watcher.poll();
         if (!names) continue;  // the daemon is restarting: ask again next time
-        for (const auto& name : *names) {
-            if (!exported_.insert(name).second) continue;  // another pattern had it already
-            auto subscriber = RawSubscriber::create(node_, name);
-            if (!subscriber) {
-                spdlog::warn("cannot export '{}': {}", name, subscriber.error().message);
-                continue;
-            }
-            const TypeInfo type = subscriber->type();
-            Metadata meta{options_.origin,
-                          run_id_,
-                          0,
-                          0,
-                          0,
-                          0,
-                          std::string(type.name),
-                          type.size,
-                          type.align,
-                          type.schema_hash,
-                          subscriber->max_payload_size()};
-            auto topic = std::make_unique<Topic>(Topic{std::move(subscriber).value(), name,
-                                                       subject_for(options_.nats_domain, name),
-                                                       std::move(meta), 0});
-            if (waitset_.size() < max_waitset_size) (void)waitset_.attach(topic->subscriber);
-            (void)node_.announce_bridge(name, "export", link_.url());
-            spdlog::info("exporting '{}' ({}) as {}", name, type.name, topic->subject);
-            say("export " + name);
-            topics_.push_back(std::move(topic));
+        for (auto& name : *names) {
+            if (!exported_.contains(name)) retry_.insert(std::move(name));
         }
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (retry_.empty() || now < next_retry_) return;
+    next_retry_ = now + std::chrono::seconds(1);
+    for (auto it = retry_.begin(); it != retry_.end();) {
+        it = export_topic(*it) ? retry_.erase(it) : std::next(it);
+    }
+}
+
+bool Exporter::export_topic(const std::string& name) {
+    auto subscriber = RawSubscriber::create(node_, name);
+    if (!subscriber) {
+        spdlog::warn("cannot export '{}' (will retry): {}", name, subscriber.error().message);
+        return false;
+    }
+    const TypeInfo type = subscriber->type();
+    const std::size_t slot = subscriber->max_payload_size();
+    if (link_.connected() && slot > static_cast<std::size_t>(std::max<std::int64_t>(
+                                        0, natsConnection_GetMaxPayload(link_.connection())))) {
+        spdlog::warn(
+            "'{}': slots of {} bytes, larger than the NATS server's max_payload of {}: "
+            "larger messages will be dropped and counted",
+            name, slot, natsConnection_GetMaxPayload(link_.connection()));
+    }
+    Metadata meta{
+        options_.origin, run_id_,          0,   0, 0, 0, std::string(type.name), type.size,
+        type.align,      type.schema_hash, slot};
+    auto topic =
+        std::make_unique<Topic>(Topic{std::move(subscriber).value(), name,
+                                      subject_for(options_.nats_domain, name), std::move(meta), 0});
+    if (waitset_.size() < max_waitset_size) (void)waitset_.attach(topic->subscriber);
+    (void)node_.announce_bridge(name, "export", link_.url());
+    spdlog::info("exporting '{}' ({}) as {}", name, type.name, topic->subject);
+    say("export " + name);
+    topics_.push_back(std::move(topic));
+    exported_.insert(name);
+    return true;
 }
 
 void Exporter::announce() const {
@@ -98,7 +111,8 @@ bool Exporter::pump(Topic& topic) {
         if (natsMsg_Create(&msg, topic.subject.c_str(), nullptr,
                            reinterpret_cast<const char*>(data.data()),
                            static_cast<int>(data.size())) != NATS_OK) {
-            break;
+            Stats::add(stats_.local_lost);  // taken, and out of memory for it: lost, counted
+            continue;
         }
         if (s.overwritten()) {  // overwrite mode: the copy may be torn; it is lost
             natsMsg_Destroy(msg);
@@ -110,7 +124,8 @@ bool Exporter::pump(Topic& topic) {
         topic.meta.timestamp_ns = s.info().timestamp_ns;
         if (write_metadata(msg, topic.meta, topic.name, link_.jetstream() != nullptr) != NATS_OK) {
             natsMsg_Destroy(msg);
-            break;
+            Stats::add(stats_.local_lost);
+            continue;
         }
         ++topic.meta.link_sequence;  // every message sent from here on is accounted for
         send(msg);
@@ -124,28 +139,44 @@ bool Exporter::pump(Topic& topic) {
 // Hands one message to NATS. Core NATS: written to the connection (at most once).
 // JetStream: stored in the stream, acknowledged (at least once: after a lost
 // acknowledgement the message is sent again, and the stream drops it by its Nats-Msg-Id).
-bool Exporter::publish(natsMsg* msg) {
+Exporter::Sent Exporter::publish(natsMsg* msg) {
+    natsStatus s = NATS_OK;
     if (link_.jetstream() == nullptr) {
-        return natsConnection_PublishMsg(link_.connection(), msg) == NATS_OK;
+        s = natsConnection_PublishMsg(link_.connection(), msg);
+    } else {
+        jsPubOptions options;
+        jsPubOptions_Init(&options);
+        options.MaxWait = 1000;  // ms: then keep it and try again, in order
+        jsPubAck* ack = nullptr;
+        jsErrCode code{};
+        s = js_PublishMsg(&ack, link_.jetstream(), msg, &options, &code);
+        if (s == NATS_OK) {
+            if (ack->Duplicate) Stats::add(stats_.deduplicated);
+            jsPubAck_Destroy(ack);
+        }
     }
-    jsPubOptions options;
-    jsPubOptions_Init(&options);
-    options.MaxWait = 1000;  // ms: then keep it and try again, in order
-    jsPubAck* ack = nullptr;
-    jsErrCode code{};
-    if (js_PublishMsg(&ack, link_.jetstream(), msg, &options, &code) != NATS_OK) return false;
-    if (ack->Duplicate) Stats::add(stats_.deduplicated);
-    jsPubAck_Destroy(ack);
-    return true;
+    if (s == NATS_OK) {
+        natsMsg_Destroy(msg);
+        Stats::add(stats_.exported);
+        return Sent::done;
+    }
+    if (s == NATS_MAX_PAYLOAD || s == NATS_INVALID_ARG) {
+        // Will never go: larger than the server takes. Dropped and counted (the far side
+        // sees the gap too), rather than left to hold up every message behind it.
+        if (Stats::get(stats_.refused_by_nats) == 0) {
+            spdlog::warn("'{}': message of {} bytes refused by NATS: {}", natsMsg_GetSubject(msg),
+                         natsMsg_GetDataLength(msg), natsStatus_GetText(s));
+        }
+        natsMsg_Destroy(msg);
+        Stats::add(stats_.refused_by_nats);
+        return Sent::done;
+    }
+    return Sent::later;
 }
 
 void Exporter::send(natsMsg* msg) {
     if (!buffer_.empty() && link_.connected()) flush_buffer();
-    if (buffer_.empty() && link_.connected() && publish(msg)) {
-        natsMsg_Destroy(msg);
-        Stats::add(stats_.exported);
-        return;
-    }
+    if (buffer_.empty() && link_.connected() && publish(msg) == Sent::done) return;
     buffer(msg);
 }
 
@@ -163,11 +194,11 @@ void Exporter::buffer(natsMsg* msg) {
 
 void Exporter::flush_buffer() {
     while (!buffer_.empty() && link_.connected()) {
-        if (!publish(buffer_.front())) break;
-        buffer_bytes_ -= static_cast<std::size_t>(natsMsg_GetDataLength(buffer_.front()));
-        natsMsg_Destroy(buffer_.front());
+        natsMsg* msg = buffer_.front();
+        const auto bytes = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+        if (publish(msg) == Sent::later) break;
+        buffer_bytes_ -= bytes;
         buffer_.pop_front();
-        Stats::add(stats_.exported);
     }
     stats_.buffered.store(buffer_.size(), std::memory_order_relaxed);
 }

@@ -53,8 +53,10 @@ class Exporter {
     struct Topic;
 
     void adopt_new_topics();
+    bool export_topic(const std::string& name);
     bool pump(Topic& topic);
-    bool publish(natsMsg* msg);
+    enum class Sent : std::uint8_t { done, later };  // done: sent, or dropped and counted
+    Sent publish(natsMsg* msg);
     void send(natsMsg* msg);
     void flush_buffer();
     void buffer(natsMsg* msg);
@@ -70,6 +72,8 @@ class Exporter {
     std::vector<TopicWatcher> watchers_;
     std::vector<std::unique_ptr<Topic>> topics_;
     std::set<std::string> exported_;  // names of topics_, which several patterns may match
+    std::set<std::string> retry_;     // matching names not exported yet
+    std::chrono::steady_clock::time_point next_retry_{};
     WaitSet waitset_;
     std::deque<natsMsg*> buffer_;
     std::size_t buffer_bytes_ = 0;

@@ -40,27 +40,45 @@ Result<Ok> Importer::start() {
 }
 
 // JetStream: a durable consumer per subject and host, so that a host that was down
-// resumes where it stopped. The library acknowledges each message when on_message
-// returns, that is, once it is published here (or deliberately dropped).
+// resumes where it stopped. We create it ourselves and bind to it: a consumer that
+// js_Subscribe creates is deleted when the subscription is drained, and we drain at
+// exit. The library acknowledges each message when on_message returns, that is, once it
+// is published here (or deliberately dropped).
 natsStatus Importer::subscribe_durable(const std::string& subject, natsSubscription** sub) {
     const std::string durable =
         "ipcbus_" + std::to_string(detail::fnv1a(options_.origin + "|" + subject));
+    const std::string deliver = "_ipcbus_deliver." + durable;
+    jsConsumerConfig config;
+    jsConsumerConfig_Init(&config);
+    config.Durable = durable.c_str();
+    config.DeliverSubject = deliver.c_str();
+    config.FilterSubject = subject.c_str();
+    config.DeliverPolicy = js_DeliverAll;
+    config.AckPolicy = js_AckExplicit;
+    config.MaxAckPending = options_.pending_messages;
+    jsConsumerInfo* info = nullptr;
+    jsErrCode code{};
+    natsStatus s =
+        js_AddConsumer(&info, link_.jetstream(), link_.stream().c_str(), &config, nullptr, &code);
+    if (s != NATS_OK) return s;  // also when it exists with another configuration
+    jsConsumerInfo_Destroy(info);
     jsSubOptions options;
     jsSubOptions_Init(&options);
     options.Stream = link_.stream().c_str();
-    options.Config.Durable = durable.c_str();
-    options.Config.DeliverPolicy = js_DeliverAll;
-    options.Config.AckPolicy = js_AckExplicit;
-    options.Config.MaxAckPending = options_.pending_messages;
-    jsErrCode code{};
+    options.Consumer = durable.c_str();
     return js_Subscribe(sub, link_.jetstream(), subject.c_str(), &on_message, this, nullptr,
                         &options, &code);
 }
 
+// Drains: the client library stops delivering and waits until every callback already
+// under way has returned, so nothing calls into us once this returns.
 void Importer::stop() {
+    for (natsSubscription* sub : subscriptions_) (void)natsSubscription_Drain(sub);
     for (natsSubscription* sub : subscriptions_) {
-        // A durable consumer must outlive us (unsubscribing would delete it).
-        if (link_.jetstream() == nullptr) natsSubscription_Unsubscribe(sub);
+        if (natsSubscription_WaitForDrainCompletion(sub, 5000) != NATS_OK) {
+            // Disconnected, or stuck: stop deliveries the hard way before we go away.
+            natsSubscription_Unsubscribe(sub);
+        }
         natsSubscription_Destroy(sub);
     }
     subscriptions_.clear();
@@ -88,6 +106,8 @@ void Importer::garbage(const char* subject, const std::string& why) {
 // flood of made-up subjects must not grow the bridge without limit.
 constexpr std::size_t kMaxRoutes = 4096;
 
+// The route of a subject; null for garbage, and for a subject no pattern wants (which a
+// wider NATS subscription lets through), which is not cached either.
 Importer::Route* Importer::route_for(const char* subject) {
     if (const auto it = routes_.find(subject); it != routes_.end()) return &it->second;
     auto topic = topic_for(options_.nats_domain, subject);
@@ -95,42 +115,51 @@ Importer::Route* Importer::route_for(const char* subject) {
         garbage(subject, topic.error().message);
         return nullptr;
     }
-    if (routes_.size() >= kMaxRoutes) {
-        garbage(subject, "more than " + std::to_string(kMaxRoutes) + " subjects imported");
-        return nullptr;
-    }
     bool wanted = false;
     for (const auto& pattern : options_.patterns) {
         wanted = wanted || ipcbusd::topic_matches(pattern, *topic);
     }
-    Route route{*topic, wanted, &topics_[*topic], {}};
+    if (!wanted) return nullptr;
+    if (routes_.size() >= kMaxRoutes) {
+        garbage(subject, "more than " + std::to_string(kMaxRoutes) + " subjects imported");
+        return nullptr;
+    }
+    Route route{*topic, &topics_[*topic], {}};
     return &routes_.emplace(subject, std::move(route)).first->second;
 }
 
 void Importer::handle(natsMsg* msg) {
     const char* subject = natsMsg_GetSubject(msg);
     auto meta = read_metadata(msg);
-    const std::lock_guard lock(mutex_);
-    if (!meta) return garbage(subject, meta.error().message);
-    if (meta->origin == options_.origin) {
-        Stats::add(stats_.echoes);  // ours, back from NATS: never re-import
-        return;
-    }
-    Route* route = route_for(subject);
-    if (route == nullptr || !route->wanted) return;  // garbage, or a wider NATS subscription
     const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-    if (size > meta->slot_size) return garbage(subject, "payload larger than its slot size");
-    if (!accept_sequence(*route, *meta)) return;
-    RawPublisher* publisher = local_publisher(*route, *meta);
-    if (publisher == nullptr) {
-        Stats::add(stats_.refused);
-        return;
+    LocalTopic* local = nullptr;
+    RawPublisher* publisher = nullptr;
+    {
+        const std::lock_guard lock(mutex_);
+        if (!meta) return garbage(subject, meta.error().message);
+        if (meta->origin == options_.origin) {
+            Stats::add(stats_.echoes);  // ours, back from NATS: never re-import
+            return;
+        }
+        Route* route = route_for(subject);
+        if (route == nullptr) return;
+        if (size > meta->slot_size) return garbage(subject, "payload larger than its slot size");
+        if (!accept_sequence(*route, *meta)) return;
+        publisher = local_publisher(*route, *meta);
+        if (publisher == nullptr) {
+            Stats::add(stats_.refused);
+            return;
+        }
+        local = route->local;
     }
+    // Not under mutex_: a loan may wait (a reliable topic full here), and other topics
+    // must not wait with it.
+    const std::lock_guard publishing(local->publishing);
     auto loan = publisher->loan(size);
     if (!loan) {
         Stats::add(stats_.refused);
-        if (garbage_logged_++ < 100) {
-            spdlog::warn("'{}': message of {} bytes dropped: {}", route->topic, size,
+        if (refusals_logged_.fetch_add(1, std::memory_order_relaxed) < 100) {  // bounded log
+            spdlog::warn("'{}': message of {} bytes dropped: {}", publisher->topic(), size,
                          to_string(loan.error()));
         }
         return;
@@ -143,15 +172,26 @@ void Importer::handle(natsMsg* msg) {
 
 // Exactly once per exporter run: a repeat is dropped, a jump counts the messages missed.
 bool Importer::accept_sequence(Route& route, const Metadata& meta) {
-    auto [it, first] = route.expected.try_emplace({meta.origin, meta.link}, meta.link_sequence);
-    if (meta.link_sequence < it->second) {
+    constexpr std::size_t kMaxRunsPerRoute = 64;
+    const auto key = std::make_pair(meta.origin, meta.link);
+    auto it = route.expected.find(key);
+    if (it == route.expected.end()) {
+        if (route.expected.size() >= kMaxRunsPerRoute) {
+            route.expected.erase(std::min_element(route.expected.begin(), route.expected.end(),
+                                                  [](const auto& a, const auto& b) {
+                                                      return a.second.last_use < b.second.last_use;
+                                                  }));
+        }
+        it = route.expected.emplace(key, Expected{meta.link_sequence, 0}).first;
+    }
+    Expected& expected = it->second;
+    expected.last_use = ++uses_;
+    if (meta.link_sequence < expected.next) {
         Stats::add(stats_.duplicates);
         return false;
     }
-    if (!first && meta.link_sequence > it->second) {
-        Stats::add(stats_.gaps, meta.link_sequence - it->second);
-    }
-    it->second = meta.link_sequence + 1;
+    Stats::add(stats_.gaps, meta.link_sequence - expected.next);
+    expected.next = meta.link_sequence + 1;
     return true;
 }
 

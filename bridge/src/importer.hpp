@@ -7,6 +7,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -51,6 +52,7 @@ class Importer {
 
   private:
     struct LocalTopic {
+        std::mutex publishing;  // a publisher is used by one thread at a time
         std::optional<RawPublisher> publisher;
         std::string refusal;  // why the topic refused us, if it did
         std::chrono::steady_clock::time_point retry_at{};
@@ -59,11 +61,16 @@ class Importer {
     natsStatus subscribe_durable(const std::string& subject, natsSubscription** sub);
     // What a subject leads to, worked out once: its topic, whether a pattern wants it, and
     // per (origin, exporter run) the next link sequence expected.
+    struct Expected {
+        std::uint64_t next;      // link sequence expected next
+        std::uint64_t last_use;  // Importer::uses_ when last seen: the oldest run goes first
+    };
     struct Route {
         std::string topic;
-        bool wanted = false;
         LocalTopic* local = nullptr;  // into topics_ (a std::map: stable)
-        std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> expected;
+        // (origin, exporter run) -> what comes next; at most kMaxRunsPerRoute, since
+        // both come from untrusted headers.
+        std::map<std::pair<std::string, std::uint64_t>, Expected> expected;
     };
 
     Route* route_for(const char* subject);
@@ -83,6 +90,8 @@ class Importer {
     std::map<std::string, LocalTopic> topics_;
     std::unordered_map<std::string, Route> routes_;  // by subject, at most kMaxRoutes
     std::uint64_t garbage_logged_ = 0;
+    std::uint64_t uses_ = 0;
+    std::atomic<std::uint64_t> refusals_logged_{0};
 };
 
 }  // namespace ipcbus::bridge

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cctype>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -83,7 +84,30 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 }
 
+// The bus name ends up in subjects and the JetStream stream's name, the origin in every
+// message's header: both are checked here, not found wrong on the far side.
+bool valid_names(const Options& o) {
+    auto word_chars = [](const std::string& text, std::size_t max, bool extra_printable) {
+        if (text.empty() || text.size() > max) return false;
+        for (char c : text) {
+            const bool word = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+            if (!word && !(extra_printable && c > 0x20 && c < 0x7f)) return false;
+        }
+        return true;
+    };
+    if (!o.nats_domain.empty() && !word_chars(o.nats_domain, 32, false)) {
+        spdlog::error("--nats-domain '{}': 1-32 characters of [A-Za-z0-9_-]", o.nats_domain);
+        return false;
+    }
+    if (!o.origin.empty() && !word_chars(o.origin, 200, true)) {
+        spdlog::error("--origin: 1-200 printable characters without spaces");
+        return false;
+    }
+    return true;
+}
+
 int run(const Options& o) {
+    if (!valid_names(o)) return 2;
     for (const auto* list : {&o.exports, &o.imports}) {
         for (const auto& pattern : *list) {
             if (auto ok = ipcbusd::validate_pattern(pattern); !ok) {
@@ -166,6 +190,8 @@ int main(int argc, char** argv) {
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
     const int status = run(options);
-    nats_Close();
+    // Waits for the client library's threads, so that no late callback (a closed
+    // connection's last events) runs while the program's statics are torn down.
+    (void)nats_CloseAndWait(2000);
     return status;
 }

@@ -96,8 +96,11 @@ natsStatus write_metadata(natsMsg* msg, const Metadata& meta, const std::string&
     text += meta.type_name;
     s = natsMsgHeader_Set(msg, kTypeHeader, text.c_str() + 1);  // without the leading ' '
     if (s != NATS_OK || !dedup_id) return s;
-    const std::string id = meta.origin + ":" + topic + ":" + std::to_string(meta.publisher) + ":" +
-                           std::to_string(meta.sequence);
+    // The exporter run and its counter, not the topic's sequence: a re-send within a run
+    // keeps its id, and a topic recreated after a restart (sequences from 0 again) can
+    // never collide with ids still in the stream's duplicate window.
+    const std::string id = meta.origin + ":" + std::to_string(meta.link) + ":" + topic + ":" +
+                           std::to_string(meta.link_sequence);
     return natsMsgHeader_Set(msg, kDedupHeader, id.c_str());
 }
 

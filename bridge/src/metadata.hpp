@@ -3,7 +3,7 @@
 //   Ipcbus-Msg:  "1 <origin> <link> <link sequence> <sequence> <publisher> <timestamp>"
 //   Ipcbus-Type: "<size> <align> <schema> <slot size> <type name>"   (name last: it may
 //                                                                    hold spaces)
-//   Nats-Msg-Id: "<origin>:<topic>:<publisher>:<sequence>" (with --jetstream: JetStream
+//   Nats-Msg-Id: "<origin>:<link>:<topic>:<link sequence>" (with --jetstream: JetStream
 //                drops a message whose id it has seen within its duplicate window)
 //
 // Numbers are decimal but <link> and <schema>, which are hex. Two headers rather than

@@ -13,12 +13,13 @@ namespace ipcbus::bridge {
 
 struct Stats {
     // export: local topics -> NATS
-    std::atomic<std::uint64_t> exported{0};        // handed to NATS
-    std::atomic<std::uint64_t> local_lost{0};      // overrun in the local ring before we read them
-    std::atomic<std::uint64_t> buffered{0};        // waiting for the connection now
-    std::atomic<std::uint64_t> buffer_dropped{0};  // oldest dropped from a full buffer
-    std::atomic<std::uint64_t> not_reexported{0};  // imported messages we did not send back
-    std::atomic<std::uint64_t> deduplicated{0};    // JetStream: re-sent, stored only once
+    std::atomic<std::uint64_t> exported{0};         // handed to NATS
+    std::atomic<std::uint64_t> local_lost{0};       // overrun in the local ring before we read them
+    std::atomic<std::uint64_t> buffered{0};         // waiting for the connection now
+    std::atomic<std::uint64_t> buffer_dropped{0};   // oldest dropped from a full buffer
+    std::atomic<std::uint64_t> not_reexported{0};   // imported messages we did not send back
+    std::atomic<std::uint64_t> deduplicated{0};     // JetStream: re-sent, stored only once
+    std::atomic<std::uint64_t> refused_by_nats{0};  // over the server's max_payload
     // import: NATS -> local topics
     std::atomic<std::uint64_t> imported{0};    // published locally
     std::atomic<std::uint64_t> gaps{0};        // sent by an exporter, never received here
@@ -42,6 +43,7 @@ struct Stats {
                 {"buffer_dropped", get(buffer_dropped)},
                 {"not_reexported", get(not_reexported)},
                 {"deduplicated", get(deduplicated)},
+                {"refused_by_nats", get(refused_by_nats)},
                 {"imported", get(imported)},
                 {"gaps", get(gaps)},
                 {"duplicates", get(duplicates)},

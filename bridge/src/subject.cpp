@@ -66,7 +66,10 @@ Result<std::string> topic_for(std::string_view nats_domain, std::string_view sub
             const int high = i + 2 < subject.size() ? hex_value(subject[i + 1]) : -1;
             const int low = high >= 0 ? hex_value(subject[i + 2]) : -1;
             if (low < 0) return bad_subject(subject, "bad %XX escape");
-            topic += static_cast<char>(high * 16 + low);
+            // One spelling per topic: subject_for escapes only '.', so only %2E is ours
+            // (another escape, %2F say, would give a second subject for one topic).
+            if (high * 16 + low != '.') return bad_subject(subject, "escape other than %2E");
+            topic += '.';
             i += 2;
         } else if (is_plain(c)) {
             topic += c;
@@ -86,8 +89,9 @@ std::vector<std::string> subscriptions_for(std::string_view nats_domain, std::st
         const std::size_t end = std::min(pattern.find('/', start), pattern.size());
         const std::string_view level = pattern.substr(start, end - start);
         if (level == "**") {
-            // '**' also matches no level at all: the subject without it, too.
-            out.push_back(subject);
+            // '**' also matches no level at all: the subject without it, too (unless it
+            // is the bus's root: a topic has at least one level).
+            if (start > 0) out.push_back(subject);
             out.push_back(subject + ".>");
             return out;
         }

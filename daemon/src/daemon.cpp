@@ -367,7 +367,9 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
         return Error{ErrorCode::resource_exhausted,
                      "topic '" + t.name +
                          "': restored after a daemon restart from its subscribers alone, so "
-                         "no process can write it any more; it takes publishers again once its " +
+                         "the daemon has no writable handle on it; a publisher that held it "
+                         "before the restart can still re-register, otherwise it takes new "
+                         "publishers once its " +
                          std::to_string(t.handles.size()) + " subscriber(s) have closed it"};
     } else {
         // Relaxed: a unique number; the daemon is the only one handing them out.

@@ -337,6 +337,36 @@ TEST_F(BridgeTest, typeMismatchOnTheFarSideIsRefusedThereWithAClearError) {
     EXPECT_GE(in["refused"].get<int>(), 1) << in;
 }
 
+// A message larger than the NATS server takes (max_payload, 1 MiB by default) can never
+// go: it is dropped and counted at once, and does not hold up the messages behind it.
+TEST_F(BridgeTest, messageOverTheServersMaximumIsDroppedAndCountedNotRetriedForEver) {
+    const ipcbus::TopicOptions frames{16, 2 << 20, 0, ipcbus::DeliveryMode::reliable};
+    auto node_a = ipcbus::Node::create({a_});
+    auto node_b = ipcbus::Node::create({b_});
+    ASSERT_TRUE(node_a && node_b);
+    auto pub = ipcbus::RawPublisher::create(*node_a, "big/frames", frames);
+    auto sub = ipcbus::RawSubscriber::create(*node_b, "big/frames", frames);
+    ASSERT_TRUE(pub && sub);
+    auto into_b = bridge(b_, {"--import", "big/**"});
+    auto from_a = bridge(a_, {"--export", "big/**"});
+
+    for (std::size_t size : {std::size_t{100}, std::size_t{3} << 19, std::size_t{100}}) {
+        ASSERT_TRUE(pub->send(std::vector<std::byte>(size)));  // the middle one: 1.5 MiB
+    }
+    for (std::uint64_t expected : {0U, 2U}) {
+        auto got = sub->receive(std::chrono::seconds(60));
+        ASSERT_TRUE(got) << ipcbus::to_string(got.error());
+        EXPECT_EQ(got->info().origin_sequence, expected);
+        EXPECT_EQ(got->data().size(), 100U);
+    }
+
+    const json out = stop(*from_a);
+    const json in = stop(*into_b);
+    EXPECT_EQ(out["refused_by_nats"], 1) << out;
+    EXPECT_EQ(out["exported"], 2) << out;
+    EXPECT_EQ(in["gaps"], 1) << in;  // and the far side knows one is missing
+}
+
 // Anyone can publish on NATS: what the bridge imports is untrusted.
 TEST_F(BridgeTest, garbageOnAnImportedSubjectIsCountedAndDroppedNeverACrash) {
     auto subscriber = peer({"subscribe", b_, "robot/telemetry", "0"});

@@ -25,7 +25,8 @@ TEST(BridgeSubject, topicsMapToSubjectsAndBackUnchanged) {
 TEST(BridgeSubject, foreignOrMalformedSubjectsAreRefused) {
     for (const char* subject :
          {"ipcbus.other.robot", "ipcbus.bus.robot%2", "ipcbus.bus.a%zz", "ipcbus.bus.a%2F..",
-          "ipcbus.bus.", "ipcbus.bus.a..b", "ipcbus.bus.a%00b", "nats.bus.a"}) {
+          "ipcbus.bus.", "ipcbus.bus.a..b", "ipcbus.bus.a%00b", "nats.bus.a", "ipcbus.bus.a%2Fb",
+          "ipcbus.bus.a%41"}) {
         EXPECT_FALSE(topic_for("bus", subject)) << subject;
     }
 }
@@ -35,6 +36,7 @@ TEST(BridgeSubject, patternsBecomeSubscriptionsWithoutOverlaps) {
               std::vector<std::string>{"ipcbus.d.robot.*.imu"});
     EXPECT_EQ(subscriptions_for("d", "robot/**"),
               (std::vector<std::string>{"ipcbus.d.robot", "ipcbus.d.robot.>"}));
+    EXPECT_EQ(subscriptions_for("d", "**"), std::vector<std::string>{"ipcbus.d.>"});
     EXPECT_EQ(subscriptions_for("d", std::vector<std::string>{"robot/*", "robot/**", "robot/*"}),
               (std::vector<std::string>{"ipcbus.d.robot", "ipcbus.d.robot.>"}));
     EXPECT_TRUE(covers("a.>", "a.b.*"));
