@@ -134,16 +134,24 @@ Result<UniqueFd> connect_or_start(const std::string& domain) {
 Result<std::shared_ptr<DaemonClient>> DaemonClient::connect(const std::string& domain) {
     auto fd = connect_or_start(domain);
     if (!fd) return std::move(fd).error();
-    auto client = std::make_shared<DaemonClient>(std::move(fd).value(), domain);
+    // The watcher thread's stop signal. Without it the destructor could not stop the
+    // watcher and would wait for ever (found with RLIMIT_NOFILE at 4): fail here instead.
+    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake.valid()) {
+        return Error{ErrorCode::resource_exhausted,
+                     "domain '" + domain + "': cannot create an eventfd (" + std::strerror(errno) +
+                         "): is the process out of file descriptors (RLIMIT_NOFILE)?"};
+    }
+    auto client = std::make_shared<DaemonClient>(std::move(fd).value(), std::move(wake), domain);
     auto hello = client->call(protocol::make_simple("hello"));
     if (!hello) return std::move(hello).error();
     return client;
 }
 
-DaemonClient::DaemonClient(UniqueFd socket, std::string domain)
+DaemonClient::DaemonClient(UniqueFd socket, UniqueFd wake, std::string domain)
     : socket_(std::move(socket)),
       domain_(std::move(domain)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      wake_(std::move(wake)),
       owner_pid_(::getpid()) {
     watcher_ = std::thread([this] { watch(); });
 }

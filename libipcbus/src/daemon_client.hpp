@@ -31,7 +31,8 @@ class DaemonClient {
     /// itself when idle) unless IPCBUS_NO_AUTOSTART=1, and connects to it.
     static Result<std::shared_ptr<DaemonClient>> connect(const std::string& domain);
 
-    DaemonClient(UniqueFd socket, std::string domain);
+    /// `wake`: an eventfd that stops the watcher thread.
+    DaemonClient(UniqueFd socket, UniqueFd wake, std::string domain);
     DaemonClient(const DaemonClient&) = delete;
     DaemonClient& operator=(const DaemonClient&) = delete;
     ~DaemonClient();  // stops the watcher thread
