@@ -240,6 +240,14 @@ void Exporter::run(const std::atomic<bool>& stop, const std::function<void()>& t
             next_tick = std::chrono::steady_clock::now() + options_.report_every;
         }
     }
+    // Stopping: what local publishers had published by now still goes out (for at most a
+    // second, in case they keep publishing).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    bool busy = true;
+    while (busy && std::chrono::steady_clock::now() < give_up) {
+        busy = false;
+        for (auto& topic : topics_) busy = pump(*topic) || busy;
+    }
     if (link_.connected()) flush_buffer();
 }
 

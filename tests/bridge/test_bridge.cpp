@@ -201,10 +201,14 @@ TEST_F(BridgeTest, bothWaysWithOverlappingPatternsNeitherLoopsNorDuplicates) {
     EXPECT_EQ(pub_a->wait(), 0);
     EXPECT_EQ(pub_b->wait(), 0);
     for (const json& stats : {stop(*bridge_a), stop(*bridge_b)}) {
-        EXPECT_EQ(stats["exported"], kCount) << stats;        // only its own topic's messages
-        EXPECT_EQ(stats["imported"], kCount) << stats;        // only the other's
-        EXPECT_EQ(stats["echoes"], kCount) << stats;          // its own, back: dropped
-        EXPECT_EQ(stats["not_reexported"], kCount) << stats;  // imported: never sent back
+        EXPECT_EQ(stats["exported"], kCount) << stats;  // only its own topic's messages
+        EXPECT_EQ(stats["imported"], kCount) << stats;  // only the other's
+        // Its own, back from NATS, dropped; the last few may still be on their way when it
+        // stops, so at most all of them (more would be a loop).
+        EXPECT_LE(stats["echoes"].get<int>(), kCount) << stats;
+        // Imported ones its exporter read and did not send back (it may not have read the
+        // last few yet: the far subscriber, not the exporter, is what the test waited for).
+        EXPECT_LE(stats["not_reexported"].get<int>(), kCount) << stats;
         EXPECT_EQ(stats["duplicates"], 0) << stats;
         EXPECT_EQ(stats["gaps"], 0) << stats;
     }
