@@ -207,14 +207,5 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, const Args& ar
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::vector<std::string> argv_list(argv + 1, argv + argc);
-    if (argv_list.size() < 3) return fail("usage: see delivery_peer.cpp");
-    const auto parsed = Args::parse(argv_list, 3);
-    if (!parsed) return 2;
-    const Args& args = *parsed;
-    auto node = ipcbus::Node::create({argv_list[1]});
-    if (!node) return fail(node.error().message);
-    if (argv_list[0] == "publish") return publish(*node, argv_list[2], args);
-    if (argv_list[0] == "subscribe") return subscribe(*node, argv_list[2], args);
-    return fail("unknown role " + argv_list[0]);
+    return ipcbus::test::run_peer(argc, argv, {{"publish", &publish}, {"subscribe", &subscribe}});
 }

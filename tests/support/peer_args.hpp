@@ -7,7 +7,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "ipcbus/node.hpp"
 
 namespace ipcbus::test {
 
@@ -41,6 +45,24 @@ struct PeerArgs {
 inline int peer_fail(const std::string& what) {
     std::cout << "error " << what << std::endl;
     return 2;
+}
+
+/// What a peer does in one role, on TOPIC of the node's domain.
+using PeerRole = int (*)(const Node& node, const std::string& topic, const PeerArgs& args);
+
+/// The whole main() of a peer: "ROLE DOMAIN TOPIC key=value ...", dispatched to `roles`.
+inline int run_peer(int argc, char** argv,
+                    std::initializer_list<std::pair<std::string_view, PeerRole>> roles) {
+    const std::vector<std::string> words(argv + 1, argv + argc);
+    if (words.size() < 3) return peer_fail("usage: ROLE DOMAIN TOPIC [key=value ...]");
+    const auto args = PeerArgs::parse(words, 3);
+    if (!args) return 2;
+    auto node = Node::create({words[1]});
+    if (!node) return peer_fail(node.error().message);
+    for (const auto& [name, role] : roles) {
+        if (words[0] == name) return role(*node, words[2], *args);
+    }
+    return peer_fail("unknown role " + words[0]);
 }
 
 }  // namespace ipcbus::test
