@@ -3,6 +3,8 @@
 // stdout, exit code 2), which the tests wait for like any other line.
 #pragma once
 
+#include <unistd.h>
+
 #include <iostream>
 #include <map>
 #include <optional>
@@ -57,6 +59,11 @@ inline int run_peer(int argc, char** argv,
     if (words.size() < 3) return peer_fail("usage: ROLE DOMAIN TOPIC [key=value ...]");
     const auto args = PeerArgs::parse(words, 3);
     if (!args) return 2;
+    // deadline_s=N: a peer that is still running after N seconds dies of SIGALRM, so a
+    // test waiting for its output sees end of file (and fails) instead of hanging.
+    if (const long long deadline = args->number("deadline_s", 0); deadline > 0) {
+        ::alarm(static_cast<unsigned>(deadline));
+    }
     auto node = Node::create({words[1]});
     if (!node) return peer_fail(node.error().message);
     for (const auto& [name, role] : roles) {

@@ -43,16 +43,34 @@ FutexWait outcome(long rc) noexcept {
     }
 }
 
+// Counts a wait from its start to its end (relaxed: statistics).
+struct CountedWait {
+    CountedWait() noexcept {
+        futex_counters().waits.fetch_add(1, std::memory_order_relaxed);
+        futex_counters().sleeping.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~CountedWait() { futex_counters().sleeping.fetch_sub(1, std::memory_order_relaxed); }
+    CountedWait(const CountedWait&) = delete;
+    CountedWait& operator=(const CountedWait&) = delete;
+};
+
 }  // namespace
+
+FutexCounters& futex_counters() noexcept {
+    static FutexCounters counters;
+    return counters;
+}
 
 FutexWait futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                      std::uint64_t timeout_ns) noexcept {
     const timespec timeout = relative(timeout_ns);
+    const CountedWait counted;
     return outcome(
         ::syscall(SYS_futex, address_of(word), FUTEX_WAIT, expected, &timeout, nullptr, 0));
 }
 
 int futex_wake(const std::atomic<std::uint32_t>& word, int count) noexcept {
+    futex_counters().wakes.fetch_add(1, std::memory_order_relaxed);  // statistics
     const long rc = ::syscall(SYS_futex, address_of(word), FUTEX_WAKE, count, nullptr, nullptr, 0);
     return rc < 0 ? 0 : static_cast<int>(rc);
 }
@@ -88,6 +106,7 @@ FutexWait futex_wait_any(std::span<const FutexWaitItem> items, std::uint64_t tim
         deadline.tv_nsec -= 1'000'000'000L;
         deadline.tv_sec += 1;
     }
+    const CountedWait counted;
     const long rc = ::syscall(SYS_futex_waitv, waits, static_cast<unsigned>(items.size()), 0U,
                               &deadline, CLOCK_MONOTONIC);
     if (rc >= 0) woken_index = static_cast<int>(rc);

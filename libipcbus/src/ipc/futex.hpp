@@ -37,4 +37,17 @@ inline constexpr std::size_t kMaxFutexWaitItems = 128;
 FutexWait futex_wait_any(std::span<const FutexWaitItem> items, std::uint64_t timeout_ns,
                          int& woken_index) noexcept;
 
+/// How many futex system calls this process has made (all threads), for tests and
+/// benchmarks that check the one-wake-up-per-sleep rule. Relaxed counters.
+struct FutexCounters {
+    std::atomic<std::uint64_t> waits{0};     // futex_wait and futex_wait_any calls
+    std::atomic<std::uint64_t> wakes{0};     // futex_wake calls
+    std::atomic<std::uint32_t> sleeping{0};  // threads inside a wait call right now
+    // Sleeps readers announced to publishers (wait.cpp); a reader whose re-check then finds
+    // data does not wait, but a publisher may already be waking it: one wake-up per
+    // announcement at most is the rule.
+    std::atomic<std::uint64_t> announced{0};
+};
+FutexCounters& futex_counters() noexcept;
+
 }  // namespace ipcbus::detail
