@@ -1,10 +1,21 @@
-// Clocks. clock_gettime goes through the vDSO on Linux (no system call with the tsc,
-// kvm-clock or hyperv clocksources), so it is allowed on the hot path.
+// Clocks. Message timestamps come from the CPU's time-stamp counter, converted to
+// nanoseconds with one calibration per domain that the daemon publishes read-only in the
+// domain segment (layout::DomainClock), so every process converts the same way and their
+// timestamps compare. Where the TSC cannot be trusted (not invariant, or the kernel does
+// not use it as its clocksource) or the daemon has not calibrated yet, timestamps come
+// from CLOCK_MONOTONIC through the vDSO. Either way they are CLOCK_MONOTONIC nanoseconds.
 #pragma once
 
 #include <time.h>
 
+#include <atomic>
 #include <cstdint>
+
+#include "layout/segment_layout.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 namespace ipcbus::detail {
 
@@ -32,5 +43,80 @@ inline void cpu_relax() noexcept {
     asm volatile("yield" ::: "memory");
 #endif
 }
+
+/// The time-stamp counter (0 where there is none).
+inline std::uint64_t read_tsc() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    return __rdtsc();
+#else
+    return 0;
+#endif
+}
+
+/// ns = base_ns + (tsc - base_tsc) * mult >> shift, for counters before the base too.
+__extension__ using uint128 = unsigned __int128;  // gcc and clang: a 64x64->128 multiply
+
+inline std::uint64_t tsc_to_ns(std::uint64_t tsc, std::uint64_t base_tsc, std::uint64_t base_ns,
+                               std::uint64_t mult, std::uint32_t shift) noexcept {
+    if (tsc >= base_tsc) {
+        const uint128 d = static_cast<uint128>(tsc - base_tsc) * mult;
+        return base_ns + static_cast<std::uint64_t>(d >> shift);
+    }
+    const uint128 d = static_cast<uint128>(base_tsc - tsc) * mult;
+    return base_ns - static_cast<std::uint64_t>(d >> shift);
+}
+
+/// The bus clock: the domain's TSC calibration when the daemon published a usable one,
+/// else CLOCK_MONOTONIC. `clock` may be null (no domain segment: CLOCK_MONOTONIC).
+inline std::uint64_t bus_clock_ns(const layout::DomainClock* clock) noexcept {
+    if (clock == nullptr) return monotonic_ns();
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        // Acquire: pairs with the daemon's release store ending an update (seqlock).
+        const std::uint32_t begin = clock->sequence.load(std::memory_order_acquire);
+        if ((begin & 1U) != 0) continue;  // being rewritten
+        // Relaxed: the fields are validated by the sequence re-check below.
+        if (clock->tsc_usable.load(std::memory_order_relaxed) == 0) return monotonic_ns();
+        const std::uint64_t base_tsc = clock->base_tsc.load(std::memory_order_relaxed);
+        const std::uint64_t base_ns = clock->base_ns.load(std::memory_order_relaxed);
+        const std::uint64_t mult = clock->mult.load(std::memory_order_relaxed);
+        const std::uint32_t shift = clock->shift.load(std::memory_order_relaxed);
+        const std::uint64_t tsc = read_tsc();
+        // Acquire fence: the field loads above happen before the sequence re-check.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (clock->sequence.load(std::memory_order_relaxed) == begin && shift < 64) {
+            return tsc_to_ns(tsc, base_tsc, base_ns, mult, shift);
+        }
+    }
+    return monotonic_ns();
+}
+
+/// Whether this machine's TSC may stand in for CLOCK_MONOTONIC: invariant (CPUID), and
+/// the kernel itself uses it as its clocksource (so it found it synchronised across CPUs).
+bool tsc_is_trustworthy() noexcept;
+
+/// The daemon's side: calibrates the TSC against CLOCK_MONOTONIC and keeps the domain's
+/// clock up to date. Not thread-safe (the daemon's event loop calls it).
+class TscCalibrator {
+  public:
+    /// Starts measuring; `clock` stays unusable (tsc_usable 0) until the first update.
+    explicit TscCalibrator(layout::DomainClock* clock) noexcept;
+    /// Call from time to time; returns how many milliseconds until the next call is due.
+    int tick() noexcept;
+
+  private:
+    struct Pair {
+        std::uint64_t tsc;
+        std::uint64_t ns;
+    };
+    static Pair sample() noexcept;
+    void publish(std::uint64_t base_tsc, std::uint64_t base_ns, std::uint64_t mult) noexcept;
+
+    layout::DomainClock* clock_;
+    bool trusted_;
+    Pair first_{};
+    std::uint64_t next_due_ns_ = 0;
+    bool calibrated_ = false;
+    std::uint64_t base_tsc_ = 0, base_ns_ = 0, mult_ = 0;
+};
 
 }  // namespace ipcbus::detail

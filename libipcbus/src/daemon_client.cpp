@@ -145,7 +145,23 @@ Result<std::shared_ptr<DaemonClient>> DaemonClient::connect(const std::string& d
     auto client = std::make_shared<DaemonClient>(std::move(fd).value(), std::move(wake), domain);
     auto hello = client->call(protocol::make_simple("hello"));
     if (!hello) return std::move(hello).error();
+    {
+        std::lock_guard lock(client->mutex_);
+        client->map_domain_segment(hello->fds);
+    }
     return client;
+}
+
+// The daemon's domain segment (its clock), if it sent one that validates. Without it,
+// timestamps come from CLOCK_MONOTONIC: nothing else depends on it.
+void DaemonClient::map_domain_segment(std::vector<UniqueFd>& fds) {
+    if (clock_ != nullptr || fds.empty()) return;
+    auto memory = SharedMemory::map(std::move(fds[0]), false, false, domain_);
+    if (!memory) return;
+    auto clock = validate_domain_segment(memory->bytes());
+    if (!clock) return;
+    domain_segment_ = std::move(memory).value();
+    clock_ = *clock;
 }
 
 DaemonClient::DaemonClient(UniqueFd socket, UniqueFd wake, std::string domain)
@@ -191,31 +207,80 @@ Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& requ
     if (const int err = send_message(socket_.get(), text, pass_fds); err != 0) {
         return unreachable(domain_, std::string("connection lost (") + std::strerror(err) + ")");
     }
-    std::string message;
-    Reply reply;
-    switch (recv_message(socket_.get(), message, reply.fds)) {
-        case RecvStatus::message:
-            break;
-        case RecvStatus::too_large:
-            return Error{ErrorCode::system_error, "daemon sent an oversized reply"};
-        default:
-            return unreachable(domain_, "connection lost");
+    for (;;) {
+        std::string message;
+        Reply reply;
+        switch (recv_message(socket_.get(), message, reply.fds)) {
+            case RecvStatus::message:
+                break;
+            case RecvStatus::too_large:
+                return Error{ErrorCode::system_error, "daemon sent an oversized reply"};
+            default:
+                return unreachable(domain_, "connection lost");
+        }
+        auto body = protocol::parse_reply(message);
+        if (!body) return std::move(body).error();
+        if (body->contains("event")) {  // sent before our reply: handle it, read on
+            dispatch_event_locked(*body, reply.fds);
+            continue;
+        }
+        reply.body = std::move(body).value();
+        return reply;
     }
-    auto body = protocol::parse_reply(message);
-    if (!body) return std::move(body).error();
-    reply.body = std::move(body).value();
-    return reply;
 }
 
-std::uint64_t DaemonClient::remember(nlohmann::json open_request, std::uint32_t index,
-                                     int control_fd, int data_fd, std::uint64_t daemon_handle) {
+void DaemonClient::dispatch_event_locked(const nlohmann::json& event, std::vector<UniqueFd>& fds) {
+    const auto handle = protocol::get_uint(event, "handle");
+    if (!handle) return;
+    for (auto& [id, r] : registered_) {
+        if (r.daemon_handle == *handle && r.handler) {
+            r.handler(event, fds);
+            return;
+        }
+    }
+}
+
+// Events that arrived while no call was waiting for a reply.
+void DaemonClient::drain_events() {
+    std::lock_guard lock(mutex_);
+    for (;;) {
+        std::string message;
+        std::vector<UniqueFd> fds;
+        if (recv_message(socket_.get(), message, fds, /*dont_wait=*/true) != RecvStatus::message) {
+            return;  // nothing more (or the connection is gone: the watcher sees it)
+        }
+        auto body = protocol::parse_reply(message);
+        if (body && body->contains("event")) dispatch_event_locked(*body, fds);
+    }
+}
+
+std::uint64_t DaemonClient::remember(nlohmann::json adopt_request, std::span<const int> fds,
+                                     std::uint64_t daemon_handle, bool publisher) {
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_local_id_++;
-    registered_.emplace(
-        id, Registration{std::move(open_request), index,
-                         UniqueFd(::fcntl(control_fd, F_DUPFD_CLOEXEC, 0)),
-                         UniqueFd(::fcntl(data_fd, F_DUPFD_CLOEXEC, 0)), daemon_handle});
+    Registration r{std::move(adopt_request), {}, daemon_handle, publisher, false, nullptr};
+    for (const int fd : fds) r.fds.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    registered_.emplace(id, std::move(r));
     return id;
+}
+
+void DaemonClient::set_event_handler(std::uint64_t local_id, EventHandler handler) {
+    std::lock_guard lock(mutex_);
+    if (auto it = registered_.find(local_id); it != registered_.end()) {
+        it->second.handler = std::move(handler);
+    }
+}
+
+Result<Ok> DaemonClient::subscribe_roster(std::uint64_t local_id) {
+    std::lock_guard lock(mutex_);
+    const auto it = registered_.find(local_id);
+    if (it == registered_.end()) return Error{ErrorCode::not_found, "no such registration"};
+    it->second.roster = true;
+    if (!connected_) return Ok{};  // asked again after the reconnect
+    auto reply = call_locked(nlohmann::json{
+        {"v", protocol::kVersion}, {"op", "roster"}, {"handle", it->second.daemon_handle}});
+    if (!reply) return std::move(reply).error();
+    return Ok{};
 }
 
 void DaemonClient::forget(std::uint64_t local_id) noexcept {
@@ -243,10 +308,11 @@ bool DaemonClient::wait_for_hangup() {
             std::lock_guard lock(mutex_);
             fd = socket_.get();
         }
-        pollfd fds[2] = {{fd, POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
+        pollfd fds[2] = {{fd, POLLIN | POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) return false;
         if (stopping_.load()) return false;
         if ((fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+        if ((fds[0].revents & POLLIN) != 0) drain_events();
     }
 }
 
@@ -270,16 +336,21 @@ void DaemonClient::reconnect() {
     }
 }
 
-// Hands the new daemon every segment we hold, so its registry is what it was.
+// Hands the new daemon every segment we hold, so its registry is what it was; publishers
+// that followed their readers ask for them again (new readers come as events).
 void DaemonClient::reregister_locked() {
     for (auto& [id, r] : registered_) {
-        nlohmann::json adopt = r.open_request;
+        nlohmann::json adopt = r.adopt_request;
         adopt["op"] = "adopt";
-        adopt["index"] = r.index;
-        const int fds[] = {r.control.get(), r.data.get()};
+        std::vector<int> fds;
+        for (const auto& fd : r.fds) fds.push_back(fd.get());
         auto reply = call_locked(adopt, fds);
         if (!reply) continue;  // refused (e.g. the topic was re-created): keep our mapping
         if (auto handle = protocol::get_uint(reply->body, "handle")) r.daemon_handle = *handle;
+        if (r.publisher && r.roster) {
+            (void)call_locked(nlohmann::json{
+                {"v", protocol::kVersion}, {"op", "roster"}, {"handle", r.daemon_handle}});
+        }
     }
 }
 

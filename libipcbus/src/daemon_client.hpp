@@ -2,7 +2,12 @@
 // their segments through it; its closing (the process dying) is how the daemon learns to
 // clean up after the process.
 //
-// If the daemon goes away, a watcher thread reconnects (starting a daemon if allowed) and
+// Besides replies, the daemon sends events on the connection (protocol.hpp): the segments
+// of a publisher's readers as they come, and revocations of the exclusive fast path. They
+// are handed to the handler of the registration they name, from whichever thread reads
+// them: a thread in call(), or the watcher thread, which sleeps on the connection.
+//
+// If the daemon goes away, the watcher thread reconnects (starting a daemon if allowed) and
 // re-registers every topic this process holds, handing the new daemon the segments
 // themselves, so the registry is rebuilt. The data path never notices: it does not go
 // through the daemon.
@@ -11,6 +16,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,8 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "ipc/memfd_segment.hpp"
 #include "ipc/unique_fd.hpp"
 #include "ipcbus/result.hpp"
+#include "layout/segment_layout.hpp"
 
 namespace ipcbus::detail {
 
@@ -39,39 +47,54 @@ class DaemonClient {
 
     struct Reply {
         nlohmann::json body;
-        std::vector<UniqueFd> fds;  // a topic's control and data segments, when granted
+        std::vector<UniqueFd> fds;  // segments, when granted
     };
+    /// Receives an event meant for a registration, with the descriptors it carried. Runs
+    /// with the client's lock held: it must not call the client.
+    using EventHandler =
+        std::function<void(const nlohmann::json& event, std::vector<UniqueFd>& fds)>;
 
     /// Sends a request and waits for its reply. Thread-safe (one request at a time).
     /// While the daemon is away it fails at once with daemon_unreachable.
     Result<Reply> call(const nlohmann::json& request);
 
     /// Remembers a granted topic so that it can be re-registered with a restarted daemon:
-    /// the open request, the reader row or publisher id, and duplicates of the segments'
+    /// the open request with the grant's fields, and duplicates of the segments'
     /// descriptors. Returns the local id to forget() it by. Thread-safe.
-    std::uint64_t remember(nlohmann::json open_request, std::uint32_t index, int control_fd,
-                           int data_fd, std::uint64_t daemon_handle);
+    std::uint64_t remember(nlohmann::json adopt_request, std::span<const int> fds,
+                           std::uint64_t daemon_handle, bool publisher);
+    /// Routes events for a registration to `handler` (null: none). Thread-safe.
+    void set_event_handler(std::uint64_t local_id, EventHandler handler);
+    /// Asks for a publisher's readers: their segments arrive as events (now, and as they
+    /// come), also after a daemon restart. Thread-safe.
+    Result<Ok> subscribe_roster(std::uint64_t local_id);
 
     /// Closes a remembered topic with the daemon (errors ignored: the daemon also cleans up
     /// when the connection closes). Thread-safe.
     void forget(std::uint64_t local_id) noexcept;
 
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
+    /// The domain's clock (the daemon's TSC calibration); null if the daemon sent none.
+    [[nodiscard]] const layout::DomainClock* clock() const noexcept { return clock_; }
 
   private:
     struct Registration {
-        nlohmann::json open_request;
-        std::uint32_t index;
-        UniqueFd control;
-        UniqueFd data;
+        nlohmann::json adopt_request;
+        std::vector<UniqueFd> fds;
         std::uint64_t daemon_handle;
+        bool publisher;
+        bool roster = false;  // the publisher asked for its readers' segments
+        EventHandler handler;
     };
 
     Result<Reply> call_locked(const nlohmann::json& request, std::span<const int> pass_fds = {});
+    void dispatch_event_locked(const nlohmann::json& event, std::vector<UniqueFd>& fds);
+    void drain_events();
     void watch();
     bool wait_for_hangup();
     void reconnect();
     void reregister_locked();
+    void map_domain_segment(std::vector<UniqueFd>& fds);
 
     std::mutex mutex_;  // guards everything below but the atomics
     UniqueFd socket_;
@@ -81,6 +104,10 @@ class DaemonClient {
     std::uint64_t next_local_id_ = 1;
     UniqueFd wake_;  // eventfd: tells the watcher to stop
     std::atomic<bool> stopping_{false};
+    // The domain segment of the first daemon we met. Kept across restarts: timestamps of
+    // topics already open must not change their calibration mid-stream.
+    SharedMemory domain_segment_ = SharedMemory::empty();
+    const layout::DomainClock* clock_ = nullptr;
     // The process that made this client. In a child forked from it the connection is the
     // parent's: the child must not speak on it (a "close" would close the parent's
     // handles), and the watcher thread does not exist there.

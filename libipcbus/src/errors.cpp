@@ -46,6 +46,10 @@ std::string_view to_string(LoanError error) noexcept {
             return "too_many_loans";
         case LoanError::would_block:
             return "would_block";
+        case LoanError::expired:
+            return "expired";
+        case LoanError::invalid_loan:
+            return "invalid_loan";
     }
     return "unknown";
 }

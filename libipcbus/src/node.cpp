@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "clock.hpp"
 #include "daemon_client.hpp"
 #include "names.hpp"
 #include "protocol.hpp"
@@ -36,24 +37,35 @@ T field(const nlohmann::json& object, const char* name, T fallback = T{}) {
 }
 
 TopicInfo topic_from_json(const nlohmann::json& t) {
-    TopicInfo info{field<std::string>(t, "name"),
-                   field<std::string>(t, "type"),
-                   field<std::uint64_t>(t, "slot_size"),
-                   field<std::uint32_t>(t, "capacity"),
-                   field<std::string>(t, "mode"),
-                   field<std::uint32_t>(t, "publishers"),
-                   field<std::uint32_t>(t, "subscribers"),
-                   field<std::uint64_t>(t, "published"),
-                   field<std::int32_t>(t, "creator_pid"),
-                   {},
-                   {},
-                   {}};
+    TopicInfo info{};
+    info.name = field<std::string>(t, "name");
+    info.type_name = field<std::string>(t, "type");
+    info.slot_size = field<std::uint64_t>(t, "slot_size");
+    info.capacity = field<std::uint32_t>(t, "capacity");
+    info.mode = field<std::string>(t, "mode");
+    info.publishers = field<std::uint32_t>(t, "publishers");
+    info.subscribers = field<std::uint32_t>(t, "subscribers");
+    info.published = field<std::uint64_t>(t, "published");
+    info.creator_pid = field<std::int32_t>(t, "creator_pid");
+    info.history_depth = field<std::uint32_t>(t, "history_depth");
+    info.pooled = field<bool>(t, "pooled");
     if (const auto readers = t.find("readers"); readers != t.end() && readers->is_array()) {
         for (const auto& r : *readers) {
-            info.readers.push_back(
-                ReaderInfo{field<std::int32_t>(r, "pid"), field<std::uint64_t>(r, "next"),
-                           field<std::uint64_t>(r, "lost"), field<std::uint64_t>(r, "skipped"),
-                           field<std::string>(r, "group")});
+            ReaderInfo reader{field<std::int32_t>(r, "pid"), field<std::uint64_t>(r, "next"),
+                              field<std::uint64_t>(r, "lost"), field<std::uint64_t>(r, "skipped"),
+                              field<std::string>(r, "group")};
+            reader.received = field<std::uint64_t>(r, "received");
+            reader.held = field<std::uint32_t>(r, "held");
+            reader.asleep = field<bool>(r, "asleep");
+            info.readers.push_back(std::move(reader));
+        }
+    }
+    if (const auto pubs = t.find("publisher_list"); pubs != t.end() && pubs->is_array()) {
+        for (const auto& p : *pubs) {
+            info.publisher_details.push_back(PublisherInfo{
+                field<std::int32_t>(p, "pid"), field<std::uint32_t>(p, "id"),
+                field<std::uint64_t>(p, "published"), field<std::uint32_t>(p, "loans"),
+                field<std::uint64_t>(p, "blocked_since_ns")});
         }
     }
     if (const auto groups = t.find("groups"); groups != t.end() && groups->is_array()) {
@@ -74,6 +86,10 @@ TopicInfo topic_from_json(const nlohmann::json& t) {
 }
 
 }  // namespace
+
+std::uint64_t Node::now() const noexcept {
+    return detail::bus_clock_ns(daemon_ ? daemon_->clock() : nullptr);
+}
 
 Result<Ok> Node::announce_bridge(std::string_view topic, std::string_view direction,
                                  std::string_view remote) const {

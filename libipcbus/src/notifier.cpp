@@ -52,10 +52,10 @@ void Notifier::run() noexcept {
         if (block_until(wait, UINT64_MAX) != WaitOutcome::ready) return;  // stopped, or failed
         for (std::size_t i = 0; i < targets_.size(); ++i) {
             from[i] = targets_[i].first_pending(from[i]);
-            if (targets_[i].orphan_events != nullptr) {
+            if (targets_[i].group != nullptr) {
                 // Relaxed: a hint, as in Readiness::ready().
                 targets_[i].orphan_events_seen =
-                    targets_[i].orphan_events->load(std::memory_order_relaxed);
+                    targets_[i].group->orphan_events.load(std::memory_order_relaxed);
             }
         }
         const std::uint64_t one = 1;

@@ -29,11 +29,12 @@ class Notifier {
     Notifier(std::vector<Readiness> targets, UniqueFd event)
         : targets_(std::move(targets)), event_(std::move(event)) {
         for (Readiness& target : targets_) {
-            if (target.orphan_events == nullptr) continue;
+            if (target.group == nullptr) continue;
             target.once_per_orphaning = true;
             // Relaxed: a hint. One behind what is there now: orphans already pending at
             // the start are signalled too.
-            target.orphan_events_seen = target.orphan_events->load(std::memory_order_relaxed) - 1;
+            target.orphan_events_seen =
+                target.group->orphan_events.load(std::memory_order_relaxed) - 1;
         }
     }
     void run() noexcept;

@@ -38,6 +38,34 @@ Result<ReaderOptions> parse_reader_options(const json& request) {
     return reader;
 }
 
+// The topic options a request may leave out (each 0 or absent: the topic's or default),
+// and whether a publisher can take the exclusive fast path.
+Result<Ok> parse_optional_options(const json& request, OpenRequest& out) {
+    auto optional_uint = [&](const char* field, std::uint64_t max) -> Result<std::uint64_t> {
+        if (!request.contains(field)) return std::uint64_t{0};
+        return get_uint(request, field, max);
+    };
+    auto publishers = optional_uint("max_publishers", max_publishers_limit);
+    if (!publishers) return publishers.error();
+    out.options.max_publishers = static_cast<std::uint32_t>(*publishers);
+    if (request.contains("history_depth")) {
+        auto depth = get_uint(request, "history_depth", max_capacity);
+        if (!depth) return depth.error();
+        out.options.history_depth = static_cast<std::uint32_t>(*depth);
+    }
+    auto threshold = optional_uint("pool_threshold", max_slot_size);
+    if (!threshold) return threshold.error();
+    out.options.pool_threshold = *threshold;
+    auto timeout = optional_uint("unblock_timeout_ms", 3'600'000);
+    if (!timeout) return timeout.error();
+    out.options.unblock_timeout = std::chrono::milliseconds(*timeout);
+    if (const auto it = request.find("exclusive_ok"); it != request.end()) {
+        if (!it->is_boolean()) return malformed("'exclusive_ok' must be a boolean");
+        out.exclusive_ok = it->get<bool>();
+    }
+    return Ok{};
+}
+
 }  // namespace
 
 std::string_view to_string(Role role) noexcept {
@@ -59,6 +87,11 @@ json make_open(const TopicRequest& request, Role role) {
               {"max_readers", request.options.max_readers},
               {"mode", request.options.mode ? ipcbus::to_string(*request.options.mode)
                                             : std::string_view("any")}};
+    const TopicOptions& o = request.options;
+    if (o.max_publishers != 0) open["max_publishers"] = o.max_publishers;
+    if (o.history_depth) open["history_depth"] = *o.history_depth;
+    if (o.pool_threshold != 0) open["pool_threshold"] = o.pool_threshold;
+    if (o.unblock_timeout.count() > 0) open["unblock_timeout_ms"] = o.unblock_timeout.count();
     if (role == Role::subscriber) {
         if (!request.reader.group.empty()) open["group"] = request.reader.group;
         if (request.reader.history != 0) open["history"] = request.reader.history;
@@ -165,8 +198,11 @@ Result<OpenRequest> parse_open(const json& request) {
           readers ? nullptr : &readers.error(), mode ? nullptr : &mode.error()}) {
         if (e != nullptr) return *e;
     }
-    out.options = TopicOptions{static_cast<std::uint32_t>(*capacity), *slot_size,
-                               static_cast<std::uint32_t>(*readers), std::nullopt};
+    out.options = TopicOptions{};
+    out.options.capacity = static_cast<std::uint32_t>(*capacity);
+    out.options.slot_size = *slot_size;
+    out.options.max_readers = static_cast<std::uint32_t>(*readers);
+    if (auto ok = parse_optional_options(request, out); !ok) return std::move(ok).error();
     if (*mode == "overwrite") {
         out.options.mode = DeliveryMode::overwrite;
     } else if (*mode == "reliable") {

@@ -1,16 +1,32 @@
 // The ipcbusd wire protocol: one JSON object per SOCK_SEQPACKET message (at most
-// kMaxMessageSize bytes); a reply that grants a topic carries its two memfds (control,
-// then data: read-write for publishers, read-only for subscribers).
+// kMaxMessageSize bytes); replies and events may carry memfds (SCM_RIGHTS, at most
+// kMaxPassedFds).
 //
-//   request  {"v":1, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
+//   request  {"v":2, "op":"hello"}                      reply {"ok":true, "daemon_pid":P,
+//            "domain":..., "protocol":2}  + the domain segment (read-only: the clock)
+//   request  {"v":2, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
 //             "type":{"name":..., "size":N, "align":N, "schema":N},
 //             "capacity":N, "slot_size":N, "max_readers":N,
-//             "mode":"overwrite"|"reliable"|"any", ["group":"name"], ["history":N]}
-//   reply    {"ok":true, "handle":H, "index":I, "created":bool}   + 2 fds
-//            (index: the reader-table row of a subscriber, the id of a publisher)
-//   request  {"v":1, "op":"adopt", <the open fields>, "index":I}  + the 2 segment fds
+//             "mode":"overwrite"|"reliable"|"any", ["max_publishers":N],
+//             ["history_depth":N], ["pool_threshold":N], ["unblock_timeout_ms":N],
+//             ["exclusive_ok":bool] (publishers), ["group":"name"], ["history":N]}
+//   reply    publisher: {"ok":true, "handle":H, "index":ID, "entry":E, "created":bool,
+//                        "exclusive":"granted"|"revoking"|"shared"}  + the topic segment
+//            subscriber: {"ok":true, "handle":H, "index":R, "generation":G, "created":bool,
+//                         ["group_entry":GR]}  + the topic segment (read-only), the reader's own
+//                         segment, and for a group member its group's segment
+//            (ID: the publisher id in busy stamps; E: its publisher-table entry; R, GR:
+//            roster entries of the reader and its group)
+//   request  {"v":2, "op":"roster", "handle":H}          reply {"ok":true}
+//            (a publisher asks for its readers: the daemon sends an event per reader and
+//            group segment now, and one for each that comes later:
+//            {"event":"reader", "handle":H, "index":R, "generation":G}  + the segment,
+//            read-only)
+//   event    {"event":"revoke", "handle":H}  a second publisher arrived: the lone
+//            publisher must give up its exclusive fast path (publisher.cpp)
+//   request  {"v":2, "op":"adopt", <the open fields>, "index":I, ...}  + the segments
 //            reply {"ok":true, "handle":H, ...}: a client re-registers a topic it held
-//            under a previous daemon (after a restart), handing over the segment itself
+//            under a previous daemon (after a restart), handing over the segments themselves
 //   request  {"v":1, "op":"close", "handle":H}          reply {"ok":true}
 //   request  {"v":1, "op":"list", ["after":"name"]}     reply {"ok":true, "topics":[...],
 //                                                               ["next":"name"]}
@@ -44,7 +60,7 @@
 
 namespace ipcbus::detail::protocol {
 
-inline constexpr int kVersion = 1;
+inline constexpr int kVersion = 2;
 
 enum class Role : std::uint8_t { publisher, subscriber };
 std::string_view to_string(Role role) noexcept;
@@ -57,6 +73,7 @@ struct OpenRequest {
     TopicOptions options{};
     ReaderOptions reader{};
     Role role = Role::subscriber;
+    bool exclusive_ok = false;  // a publisher that can take the exclusive fast path
 
     [[nodiscard]] TopicRequest as_topic_request() const {
         TopicRequest r{topic, type, options, reader};

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 
+#include "ipc/membarrier.hpp"
 #include "names.hpp"
 #include "notifier.hpp"
 #include "ring.hpp"
@@ -15,15 +16,25 @@ namespace ipcbus {
 namespace detail {
 
 // One of three kinds of reader, fixed at creation:
-//  - plain, overwrite mode: RingReader alone; samples need no release;
-//  - plain, reliable mode: RingReader and a HeldSet that tells publishers how far it is;
+//  - plain, overwrite mode, inline payloads: RingReader alone; samples need no release;
+//  - plain, reliable mode (or a pool topic): RingReader and a HeldSet that tells
+//    publishers how far it is (reliable gating; pool buffers still in use);
 //  - consumer-group member: GroupReader, in either mode.
 struct SubscriberImpl {
-    TopicHandle topic;  // closing it makes the daemon free our reader-table row
+    SubscriberImpl(TopicHandle handle, std::string topic_name)
+        : topic(std::move(handle)),
+          reader(topic.view(), topic.reader_row(),
+                 // Relaxed: the daemon set it before its reply (the socket orders).
+                 topic.reader_row()->position.load(std::memory_order_relaxed)),
+          name(std::move(topic_name)),
+          type_name(topic.identity().type_name) {}
+
+    TopicHandle topic;  // closing it makes the daemon free our roster entry
     RingReader reader;
     std::optional<HeldSet> held;
     std::optional<GroupReader> group;
     std::string name;
+    std::string type_name;  // what type() points into
     Readiness readiness{};  // what wait() and WaitSets check, from any thread
     WaitStrategy strategy = WaitStrategy::spin_then_block;
     std::uint64_t spin_budget_ns = 20'000;
@@ -36,9 +47,34 @@ const Readiness& readiness_of(const SubscriberImpl& subscriber) noexcept {
 
 void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept {
     if (owner->group) {
-        owner->group->release(reinterpret_cast<std::atomic<std::uint64_t>*>(token));
+        owner->group->release(static_cast<std::uint32_t>(token));
     } else {
         owner->held->release(token);
+    }
+}
+
+void copy_shared(std::byte* dst, const std::byte* src, std::size_t n) noexcept {
+    // Small copies: relaxed atomic loads, word by word (the compiler may not assume the
+    // bytes stay put, so it cannot miscompile a racing read). Large ones: memcpy through a
+    // pointer the compiler cannot see into (an opaque call; the copy is validated after).
+    constexpr std::size_t kAtomicCopyLimit = 4096;
+    if (n > kAtomicCopyLimit) {
+        static void* (*volatile const opaque_memcpy)(void*, const void*, std::size_t) =
+            &std::memcpy;
+        opaque_memcpy(dst, src, n);
+        return;
+    }
+    std::size_t i = 0;
+    if (reinterpret_cast<std::uintptr_t>(src) % alignof(std::uint64_t) == 0) {
+        for (; i + 8 <= n; i += 8) {
+            const std::uint64_t word =
+                __atomic_load_n(reinterpret_cast<const std::uint64_t*>(src + i), __ATOMIC_RELAXED);
+            std::memcpy(dst + i, &word, 8);
+        }
+    }
+    for (; i < n; ++i) {
+        dst[i] = static_cast<std::byte>(
+            __atomic_load_n(reinterpret_cast<const unsigned char*>(src + i), __ATOMIC_RELAXED));
     }
 }
 
@@ -46,13 +82,6 @@ namespace {
 
 SampleInfo info_of(const Polled& m) noexcept {
     return SampleInfo{m.sequence, m.timestamp_ns, m.size, m.publisher_id, m.origin_sequence};
-}
-
-// The group row a member row names, or null when the daemon sent nonsense.
-layout::ReaderEntry* group_of(const SegmentView& view, const layout::ReaderEntry& member) {
-    const std::uint32_t group = member.group.load(std::memory_order_relaxed);
-    if (group == 0 || group > view.max_readers) return nullptr;
-    return &view.readers[group - 1];
 }
 
 }  // namespace
@@ -67,32 +96,31 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
                          "topic '" + std::string(topic) + "': " + ok.error().message};
         }
     }
+    // Publishers that wait for space make readers' releases visible with a membarrier;
+    // it reaches registered processes only.
+    (void)detail::register_for_heavy_fence();
     auto handle =
         detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options, reader},
                                   detail::protocol::Role::subscriber);
     if (!handle) return std::move(handle).error();
-    const detail::SegmentView view = handle->view();
-    // The daemon claimed this row for us and set its cursor to where we start.
-    layout::ReaderEntry* entry = &view.readers[handle->index()];
-    const std::uint64_t start = entry->cursor.load(std::memory_order_relaxed);
-    layout::ReaderEntry* group = nullptr;
-    if (!reader.group.empty() && (group = detail::group_of(view, *entry)) == nullptr) {
+    if (!reader.group.empty() && handle->group_state() == nullptr) {
         return Error{ErrorCode::corrupt_segment,
-                     "topic '" + std::string(topic) + "': daemon granted no consumer group row"};
+                     "topic '" + std::string(topic) + "': daemon granted no consumer group"};
     }
-    // Brace-initialised through new: clang before 16 lacks parenthesised aggregate init.
-    std::unique_ptr<detail::SubscriberImpl> impl(new detail::SubscriberImpl{
-        std::move(handle).value(), detail::RingReader(view, start, entry), std::nullopt,
-        std::nullopt, std::string(topic)});
-    if (group != nullptr) {
-        impl->group.emplace(view, entry, group);
-    } else if (view.reliable) {
-        impl->held.emplace(view, entry);
+    std::unique_ptr<detail::SubscriberImpl> impl(
+        new detail::SubscriberImpl(std::move(handle).value(), std::string(topic)));
+    const detail::SegmentView& view = impl->topic.view();
+    layout::ReaderRow* row = impl->topic.reader_row();
+    if (impl->topic.group_state() != nullptr) {
+        impl->group.emplace(view, row, impl->topic.index(), impl->topic.group_state());
+        impl->readiness =
+            detail::Readiness{&impl->reader.view(), &impl->topic.group_state()->cursor,
+                              impl->topic.group_state(), row};
+    } else {
+        if (view.reliable || view.pooled()) impl->held.emplace(view, row, impl->reader.next());
+        impl->readiness =
+            detail::Readiness{&impl->reader.view(), &impl->reader.position(), nullptr, row};
     }
-    impl->readiness =
-        detail::Readiness{&impl->reader.view(), group != nullptr ? &group->cursor : &entry->cursor,
-                          group != nullptr ? &group->orphans : nullptr,
-                          group != nullptr ? &group->orphan_events : nullptr};
     return RawSubscriber(std::move(impl));
 }
 
@@ -106,12 +134,12 @@ namespace detail {
 namespace {
 
 // One message from whichever reader the subscriber has; `token` is what releasing the
-// sample needs (the in-flight word of a group member, else the sequence).
+// sample needs (the mark slot of a group member, else the sequence).
 PollStatus poll_any(SubscriberImpl& s, Polled& m, std::uintptr_t& token) noexcept {
     if (s.group) {
-        std::atomic<std::uint64_t>* in_flight = nullptr;
-        const PollStatus status = s.group->poll(m, in_flight);
-        token = reinterpret_cast<std::uintptr_t>(in_flight);
+        std::uint32_t slot = 0;
+        const PollStatus status = s.group->poll(m, slot);
+        token = slot;
         if (status == PollStatus::empty) s.group->idle();
         return status;
     }
@@ -125,6 +153,8 @@ PollStatus poll_any(SubscriberImpl& s, Polled& m, std::uintptr_t& token) noexcep
             if (status == PollStatus::empty) s.held->idle();
         }
     }
+    // Nothing to read: tell publishers and observers where we are (batched otherwise).
+    if (status == PollStatus::empty) s.reader.publish_position();
     return status;
 }
 
@@ -143,10 +173,11 @@ Expected<std::optional<RawSample>, ReceiveError> RawSubscriber::take() noexcept 
     const detail::PollStatus status = detail::poll_any(s, m, token);
     if (status == detail::PollStatus::empty) return std::optional<RawSample>{};
     if (status != detail::PollStatus::message) return detail::to_receive_error(status);
-    // Overwrite-mode plain readers release nothing: no owner, no call on destruction.
+    // Overwrite-mode plain readers of inline topics release nothing: no owner, no call.
     detail::SubscriberImpl* owner = s.group || s.held ? &s : nullptr;
-    return std::optional<RawSample>(
-        RawSample(&m.slot->stamp, m.stamp, m.payload, detail::info_of(m), owner, token));
+    return std::optional<RawSample>(RawSample(&m.frame->stamp, m.stamp, m.buffer_state,
+                                              m.buffer_generation, m.payload, detail::info_of(m),
+                                              owner, token));
 }
 
 Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
@@ -159,8 +190,13 @@ Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
         const detail::PollStatus status = detail::poll_any(s, m, token);
         if (status == detail::PollStatus::empty) return std::optional<SampleInfo>{};
         if (status != detail::PollStatus::message) return detail::to_receive_error(status);
-        std::memcpy(buffer.data(), m.payload, m.size);
-        const bool torn = detail::RingReader::overwritten(m);
+        // Reliable mode: nothing rewrites the frame while we hold it; a plain copy.
+        if (s.reader.view().reliable) {
+            std::memcpy(buffer.data(), m.payload, m.size);
+        } else {
+            detail::copy_shared(buffer.data(), m.payload, m.size);
+        }
+        const bool torn = !s.reader.view().reliable && detail::overwritten(m);
         if (s.group || s.held) detail::release_sample(&s, token);
         if (!torn) return std::optional<SampleInfo>(detail::info_of(m));
         // Torn copy (overwrite mode only): the message is gone, try the next one.
@@ -274,15 +310,13 @@ std::string_view RawSubscriber::topic() const noexcept {
 }
 
 TypeInfo RawSubscriber::type() const noexcept {
-    // The header's type fields are written before the segment is sealed and never change.
-    const layout::TopicHeader& h = *impl_->reader.view().header;
-    return TypeInfo{std::string_view(h.type_name), h.type_size, h.type_align, h.schema_hash};
+    // The validated copy made when the topic was opened (never re-read from the segment).
+    const detail::TopicIdentity& id = impl_->topic.identity();
+    return TypeInfo{impl_->type_name, id.type_size, id.type_align, id.schema_hash};
 }
 
 DeliveryMode RawSubscriber::mode() const noexcept {
-    return impl_->reader.view().header->mode == static_cast<std::uint8_t>(DeliveryMode::reliable)
-               ? DeliveryMode::reliable
-               : DeliveryMode::overwrite;
+    return impl_->reader.view().mode();
 }
 
 }  // namespace ipcbus

@@ -1,6 +1,6 @@
-// A topic granted by the daemon: the mapped segment plus the daemon's handle for it.
-// Closing it tells the daemon (which frees the reader entry, and drops the topic when its
-// last user leaves).
+// A topic granted by the daemon: the mapped segments plus the daemon's handle for them.
+// Closing it tells the daemon (which frees the reader's roster entry or the publisher's
+// entry, and drops the topic when its last user leaves).
 #pragma once
 
 #include <cstdint>
@@ -15,16 +15,12 @@ namespace ipcbus::detail {
 
 class TopicHandle {
   public:
-    /// Asks the daemon for `request`'s topic as `role`, maps the segment it sends and
-    /// checks it once more against the request (the daemon is trusted, not blindly).
+    /// Asks the daemon for `request`'s topic as `role`, maps the segments it sends and
+    /// checks them against the request (the daemon is trusted, not blindly).
     static Result<TopicHandle> open(const Node& node, const TopicRequest& request,
                                     protocol::Role role);
 
-    TopicHandle(TopicHandle&& other) noexcept
-        : daemon_(std::move(other.daemon_)),
-          local_id_(other.local_id_),
-          index_(other.index_),
-          segment_(std::move(other.segment_)) {}
+    TopicHandle(TopicHandle&& other) noexcept = default;
     TopicHandle& operator=(TopicHandle&&) = delete;
     TopicHandle(const TopicHandle&) = delete;
     TopicHandle& operator=(const TopicHandle&) = delete;
@@ -32,22 +28,36 @@ class TopicHandle {
         if (daemon_) daemon_->forget(local_id_);
     }
 
-    [[nodiscard]] const SegmentView& view() const noexcept { return segment_.view(); }
-    /// Reader-table row (subscriber) or publisher id (publisher), assigned by the daemon.
+    [[nodiscard]] const SegmentView& view() const noexcept { return topic_.view(); }
+    [[nodiscard]] const TopicIdentity& identity() const noexcept { return topic_.identity(); }
+    /// Publisher: its id (busy stamps, pool owner). Subscriber: its roster entry.
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+    /// Publisher: its entry in the publisher table.
+    [[nodiscard]] std::uint32_t entry() const noexcept { return entry_; }
+    /// Subscriber in a group: the group's roster entry.
+    [[nodiscard]] std::uint32_t group_index() const noexcept { return group_index_; }
+    /// Publisher: "granted", "revoking" or "shared" (the exclusive fast path).
+    [[nodiscard]] const std::string& exclusive() const noexcept { return exclusive_; }
+    /// Subscriber: its own memory, and its group's.
+    [[nodiscard]] layout::ReaderRow* reader_row() const noexcept { return reader_row_; }
+    [[nodiscard]] layout::GroupState* group_state() const noexcept { return group_state_; }
+    [[nodiscard]] const std::shared_ptr<DaemonClient>& daemon() const noexcept { return daemon_; }
+    [[nodiscard]] std::uint64_t local_id() const noexcept { return local_id_; }
 
   private:
-    TopicHandle(std::shared_ptr<DaemonClient> daemon, std::uint64_t local_id, std::uint32_t index,
-                MappedSegment segment) noexcept
-        : daemon_(std::move(daemon)),
-          local_id_(local_id),
-          index_(index),
-          segment_(std::move(segment)) {}
+    TopicHandle() = default;
 
     std::shared_ptr<DaemonClient> daemon_;
-    std::uint64_t local_id_;  // our registration with the DaemonClient
-    std::uint32_t index_;
-    MappedSegment segment_;
+    std::uint64_t local_id_ = 0;  // our registration with the DaemonClient
+    std::uint32_t index_ = 0;
+    std::uint32_t entry_ = 0;
+    std::uint32_t group_index_ = 0;
+    std::string exclusive_;
+    TopicSegment topic_ = TopicSegment::empty();
+    SharedMemory reader_ = SharedMemory::empty();
+    SharedMemory group_ = SharedMemory::empty();
+    layout::ReaderRow* reader_row_ = nullptr;
+    layout::GroupState* group_state_ = nullptr;
 };
 
 }  // namespace ipcbus::detail

@@ -11,22 +11,47 @@
 
 namespace ipcbus::detail {
 
-using layout::kBusyBit;
-using layout::kStampMask;
+using layout::busy_lap_distance;
+using layout::is_busy;
+using layout::is_stale;
+using layout::kSequenceMask;
 using layout::stamp_of;
 
+namespace {
+
+// Whether the frame for `position` has something for its reader: committed, passed over
+// (skipped, stale) or overwritten by a later lap.
+bool frame_ready(const SegmentView& view, std::uint64_t position) noexcept {
+    // seq_cst: the re-check half of the sleeper's Dekker pairing (see wait.hpp).
+    const std::uint64_t word = view.frame(position).stamp.load(std::memory_order_seq_cst);
+    if (is_busy(word)) {
+        const std::int64_t distance = busy_lap_distance(word, position);
+        return distance > 0 || (distance == 0 && is_stale(word));
+    }
+    return (word & kSequenceMask) >= stamp_of(position);
+}
+
+}  // namespace
+
+bool Readiness::orphans_waiting() const noexcept {
+    if (group == nullptr) return false;
+    // Relaxed: hints; the member that takes an orphan reads the table with acquire.
+    if (once_per_orphaning) {
+        return group->orphan_events.load(std::memory_order_relaxed) != orphan_events_seen;
+    }
+    if (group->orphans_available.load(std::memory_order_relaxed) == 0) return false;
+    for (const auto& entry : group->orphans) {
+        if (layout::orphan_kind(entry.state.load(std::memory_order_relaxed)) ==
+            layout::OrphanKind::available) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool Readiness::ready(std::uint64_t from) const noexcept {
-    // seq_cst loads: the re-check half of the sleeper's Dekker pairing (see wait.hpp).
-    const std::uint64_t position = std::max(cursor->load(std::memory_order_seq_cst), from);
-    const std::uint64_t word = view->slot(position).stamp.load(std::memory_order_seq_cst);
-    const std::uint64_t found = word & kStampMask;
-    const std::uint64_t wanted = stamp_of(position);
-    if (found > wanted) return true;                             // lapped: there is newer data
-    if (found == wanted && (word & kBusyBit) == 0) return true;  // committed or skipped
-    // Relaxed: a hint that a dead member left messages for the group.
-    if (orphans == nullptr || orphans->load(std::memory_order_relaxed) == 0) return false;
-    return !once_per_orphaning ||
-           orphan_events->load(std::memory_order_relaxed) != orphan_events_seen;
+    const std::uint64_t at = std::max(position->load(std::memory_order_seq_cst), from);
+    return frame_ready(*view, at) || orphans_waiting();
 }
 
 std::uint64_t Readiness::write_cursor() const noexcept {
@@ -35,18 +60,13 @@ std::uint64_t Readiness::write_cursor() const noexcept {
 
 std::uint64_t Readiness::first_pending(std::uint64_t from) const noexcept {
     // Not simply the write cursor: a sequence below it may still be in a publisher's
-    // hands, and its commit must wake us again (found by tests/chaos). Bounded by one
-    // ring: anything older a reader passes over as lost.
+    // hands, and its commit must wake us again. Bounded by one ring: anything older a
+    // reader passes over as lost.
     const std::uint64_t end = write_cursor();
-    const std::uint64_t capacity = view->mask + 1;
+    const std::uint64_t capacity = view->capacity;
     std::uint64_t p = std::max(
-        {cursor->load(std::memory_order_seq_cst), from, end > capacity ? end - capacity : 0});
-    for (; p < end; ++p) {
-        const std::uint64_t word = view->slot(p).stamp.load(std::memory_order_seq_cst);
-        const std::uint64_t found = word & kStampMask;
-        const std::uint64_t wanted = stamp_of(p);
-        if (found < wanted || (found == wanted && (word & kBusyBit) != 0)) break;
-    }
+        {position->load(std::memory_order_seq_cst), from, end > capacity ? end - capacity : 0});
+    while (p < end && frame_ready(*view, p)) ++p;
     return p;
 }
 
@@ -81,9 +101,24 @@ WaitOutcome spin_until(const WaitTargets& targets, std::uint64_t deadline_ns, bo
     }
 }
 
+bool publishers_fence(const SegmentView& view) noexcept {
+    for (std::uint32_t i = 0; i < view.max_publishers; ++i) {
+        const layout::PublisherEntry& p = view.publishers[i];
+        // seq_cst: after our seq_cst announcement (Dekker with the publisher's store of
+        // fence_on = 0 followed by its re-check of our sleep word, ring.cpp).
+        if (p.state.load(std::memory_order_seq_cst) !=
+            static_cast<std::uint32_t>(layout::PublisherState::active)) {
+            continue;
+        }
+        if (p.fence_on.load(std::memory_order_seq_cst) == 0) return false;
+    }
+    return true;
+}
+
 namespace {
 
-// Without membarrier, how long a reader sleeps before it looks again by itself.
+// Without membarrier and with a publisher that does not fence, how long a reader sleeps
+// before it looks again by itself.
 constexpr std::uint64_t kUnfencedSliceNs = 1'000'000;
 
 // Sleeps once on every target's data futex (and the interrupt word): futex_wait for one,
@@ -94,25 +129,35 @@ FutexWait sleep_on(std::span<const FutexWaitItem> items, std::uint64_t timeout_n
     return futex_wait_any(items, timeout_ns, woken);
 }
 
-void announce(const WaitTargets& targets, int delta) noexcept {
+// Announces (or withdraws) this thread's sleep in every target's own row.
+void announce(const WaitTargets& targets) noexcept {
+    futex_counters().announced.fetch_add(1, std::memory_order_relaxed);  // statistics
     for (const Readiness& r : targets.readiness) {
-        // seq_cst: the store half of the Dekker pairing with the publisher's commit.
-        r.view->header->readers_waiting.fetch_add(static_cast<std::uint32_t>(delta),
-                                                  std::memory_order_seq_cst);
+        if (r.row == nullptr) continue;
+        // seq_cst RMW: the store half of the Dekker pairing with publishers' commits. The
+        // epoch changes with every announcement, so publishers wake once per sleep.
+        const std::uint64_t before =
+            r.row->sleep.fetch_add(layout::kSleepEpoch + 1, std::memory_order_seq_cst);
+        if ((before & layout::kWantsFence) == 0) {
+            // From now on publishers should fence rather than make us membarrier.
+            r.row->sleep.fetch_or(layout::kWantsFence, std::memory_order_seq_cst);
+        }
     }
 }
 
-// Each woken sleeper wakes one more whose topic moved while it slept, so that a publisher
-// wakes one reader per publish however many sleep. Only a sleeper whose futex word moved
-// passes it on, so the chain ends once every sleeper got one wake-up.
-void pass_wake_up_on(const WaitTargets& targets, std::span<const FutexWaitItem> items) noexcept {
-    for (std::size_t i = 0; i < targets.readiness.size(); ++i) {
-        const auto& header = *targets.readiness[i].view->header;
-        if (header.data_futex.load(std::memory_order_relaxed) != items[i].expected &&
-            header.readers_waiting.load(std::memory_order_relaxed) != 0) {
-            futex_wake(header.data_futex, 1);
-        }
+void withdraw(const WaitTargets& targets) noexcept {
+    for (const Readiness& r : targets.readiness) {
+        // Relaxed: after the sleep; publishers only use the word to decide to wake.
+        if (r.row != nullptr) r.row->sleep.fetch_sub(1, std::memory_order_relaxed);
     }
+}
+
+// Whether every target's publishers are ordered against our announcement: they fence,
+// or a membarrier made them (publishers are registered for it, membarrier.hpp).
+bool ordered_against_publishers(const WaitTargets& targets) noexcept {
+    bool all_fence = true;
+    for (const Readiness& r : targets.readiness) all_fence = all_fence && publishers_fence(*r.view);
+    return all_fence || heavy_fence();
 }
 
 }  // namespace
@@ -126,27 +171,25 @@ WaitOutcome block_until(const WaitTargets& targets, std::uint64_t deadline_ns) n
         if (targets.interrupted()) return WaitOutcome::interrupted;
         const std::uint64_t now = monotonic_ns();
         if (now >= deadline_ns) return WaitOutcome::timed_out;
-        announce(targets, +1);
+        announce(targets);
+        const bool ordered = ordered_against_publishers(targets);
         for (std::size_t i = 0; i < targets.readiness.size(); ++i) {
             const auto& word = targets.readiness[i].view->header->data_futex;
+            // seq_cst: before the re-check (a publisher bumps it after its commit).
             items[i] = FutexWaitItem{&word, word.load(std::memory_order_seq_cst)};
         }
         if (targets.interrupt != nullptr) {
             items[count - 1] = FutexWaitItem{targets.interrupt, targets.interrupt_seen};
         }
-        // Orders publishers' commits against our announcement (membarrier.hpp); without
-        // it a wake-up can be missed, so sleep in short slices and look again.
-        const bool fenced = heavy_fence();
         const std::uint64_t slice =
-            fenced ? deadline_ns - now
-                   : std::min<std::uint64_t>(deadline_ns - now, kUnfencedSliceNs);
+            ordered ? deadline_ns - now
+                    : std::min<std::uint64_t>(deadline_ns - now, kUnfencedSliceNs);
         FutexWait slept = FutexWait::woken;
         if (!targets.any_ready() && !targets.interrupted()) {  // the re-check, now announced
             slept = sleep_on(std::span(items, count), slice);
             if (slept == FutexWait::timed_out) slept = FutexWait::woken;  // the loop decides
         }
-        announce(targets, -1);
-        pass_wake_up_on(targets, std::span(items, count));
+        withdraw(targets);
         if (slept == FutexWait::failed) return WaitOutcome::failed;
     }
 }

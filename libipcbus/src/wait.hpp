@@ -1,10 +1,21 @@
-// Waiting for messages without burning a core. A reader that wants to sleep raises its
-// topic's readers_waiting count, re-checks for data, and sleeps on the topic's data futex;
-// a publisher that sees the count raised after its commit bumps the futex word and wakes
-// one sleeper, which wakes the next (a chain), so the publisher's cost does not grow with
-// the number of sleepers. The two sides form a Dekker pairing, made asymmetric with
-// membarrier (ipc/membarrier.hpp) so that the publisher's side costs no fence: either the
-// reader's re-check sees the message, or the publisher sees the reader waiting.
+// Waiting for messages without burning a core.
+//
+// A reader that wants to sleep announces it in its own memory (ReaderRow::sleep: one more
+// sleeper, a new epoch), re-checks for data, and sleeps on its topic's data futex (a word
+// in the topic segment, which publishers bump). A publisher, after each commit, looks at
+// the sleep words of the topic's readers and wakes every sleeper (one FUTEX_WAKE) only if
+// some word shows a sleep it has not woken yet: one system call per sleep, never one per
+// message, and a reader that lies about sleeping costs others nothing but a spurious
+// wake-up.
+//
+// The two sides are a Dekker pairing (reader: announce, then re-check; publisher: commit,
+// then look). The publisher's side is ordered either by its own full fence (a lone
+// publisher does one after each commit while a reader relies on it; several publishers
+// commit with a locked CAS, which is one), or, while it does not fence, by the sleeping
+// reader's membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which makes every CPU running a
+// registered process execute a full barrier. A reader knows which by the publishers'
+// PublisherEntry::fence_on flags; it pays the membarrier only when some publisher does not
+// fence (typically its first sleep: its sleep word then tells publishers to fence).
 #pragma once
 
 #include <atomic>
@@ -15,28 +26,32 @@
 
 namespace ipcbus::detail {
 
-/// Whether a reader has something to look at, from any thread: the slot at its position
-/// in shared memory (its own cursor, or its group's) is committed, skipped or lapped.
+/// Whether a reader has something to look at, from any thread of its process: the frame
+/// at its position (its own, or its group's cursor) is committed, skipped or lapped, or
+/// its group has messages of a dead member waiting.
 struct Readiness {
     const SegmentView* view = nullptr;
-    const std::atomic<std::uint64_t>* cursor = nullptr;   // the reader's or its group's
-    const std::atomic<std::uint32_t>* orphans = nullptr;  // group members: messages to take over
-    const std::atomic<std::uint32_t>* orphan_events = nullptr;  // group members: orphanings
-    // The notification thread's: pending orphans make it ready only once per orphaning
+    const std::atomic<std::uint64_t>* position = nullptr;  // the reader's, or its group's cursor
+    const layout::GroupState* group = nullptr;             // group members: the orphan table
+    layout::ReaderRow* row = nullptr;                      // where this reader announces sleep
+    // The notification thread's: waiting orphans make it ready only once per orphaning
     // (the member it tells may leave them to another member for a while; it must not
-    // signal again and again). Elsewhere pending orphans are always "ready": the waiter
+    // signal again and again). Elsewhere waiting orphans are always "ready": the waiter
     // takes them.
     bool once_per_orphaning = false;
     std::uint32_t orphan_events_seen = 0;
 
     /// Ready at or after sequence `from` (0: at the reader's position).
     [[nodiscard]] bool ready(std::uint64_t from = 0) const noexcept;
-    /// The topic's next sequence to be claimed: ready(that) means "something newer".
+    /// The topic's next sequence to be claimed.
     [[nodiscard]] std::uint64_t write_cursor() const noexcept;
     /// The first sequence at or after the reader's position (and `from`) that is not ready
     /// yet (claimed and still being written, or not claimed): a reader told now will take
     /// everything before it, so ready(that) means "something it was not told about".
     [[nodiscard]] std::uint64_t first_pending(std::uint64_t from) const noexcept;
+
+  private:
+    [[nodiscard]] bool orphans_waiting() const noexcept;
 };
 
 struct SubscriberImpl;
@@ -65,5 +80,9 @@ WaitOutcome spin_until(const WaitTargets& targets, std::uint64_t deadline_ns, bo
 
 /// now + timeout, saturating (a timeout of nanoseconds::max() never passes).
 std::uint64_t deadline_after(std::uint64_t timeout_ns) noexcept;
+
+/// Whether every publisher attached to the topic now fences its commits (readers that
+/// announced a sleep then need no membarrier).
+[[nodiscard]] bool publishers_fence(const SegmentView& view) noexcept;
 
 }  // namespace ipcbus::detail

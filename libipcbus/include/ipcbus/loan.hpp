@@ -1,6 +1,15 @@
-// A Loan is a writable slot of a topic's ring, handed to the publisher so it can build a
-// message in place (zero-copy). Publishing it commits the message; dropping it unpublished
-// marks the slot "skipped" so readers pass over it and count it.
+// A Loan is a buffer a publisher fills with a message before publishing it. It is private
+// until publish(): no reader sees it and no other publisher waits for it, so holding a
+// loan (a camera driver waiting for its next frame, a process that is stopped) delays no
+// one. The message gets its sequence number only when it is published.
+//
+//   - Topics with inline payloads (slots up to the topic's pool threshold): the loan is a
+//     buffer in the publisher's own memory, which publish() copies into the ring (for
+//     small messages that costs less than the cache miss a shared buffer would).
+//   - Pool topics (larger slots): the loan is a buffer of the topic's shared pool, written
+//     in place and published without a copy (zero-copy).
+//
+// Dropping a loan unpublished simply gives the buffer back; readers never hear of it.
 #pragma once
 
 #include <cstddef>
@@ -16,38 +25,44 @@ namespace ipcbus {
 
 namespace detail {
 struct PublisherImpl;
-void abandon_loan(PublisherImpl* owner, std::uint64_t sequence) noexcept;
+void abandon_loan(PublisherImpl* owner, std::uint32_t token, std::uint64_t generation) noexcept;
 }  // namespace detail
 
-/// Why a loan could not be had. Hot-path error: no allocation.
+/// Why a loan or a publish failed. Hot-path error: no allocation.
 enum class LoanError : std::uint8_t {
     payload_too_large,  // requested size exceeds the topic's slot size
-    too_many_loans,     // this publisher already holds as many loans as the ring allows
-    would_block,        // reliable mode: the ring is full of messages a reader still needs,
-                        // and the publisher's block timeout ran out (or is zero)
+    too_many_loans,     // this publisher holds as many loans as it may at once
+    would_block,        // reliable mode: every frame (or pool buffer) holds a message a reader
+                        // still needs, and the publisher's block timeout ran out (or is zero)
+    expired,            // publish(): this thread stalled (stopped, starved of CPU) inside the
+                        // call for longer than the topic's unblock timeout, and readers passed
+                        // the sequence over; the loan is intact: publish it again
+    invalid_loan,       // publish(): the loan is another publisher's, or already published
 };
 
 std::string_view to_string(LoanError error) noexcept;
 
-/// A writable slot of raw bytes. Move-only; must not outlive its publisher.
+/// A private buffer of raw bytes to publish. Move-only; must not outlive its publisher.
 /// Used by one thread at a time.
 class RawLoan {
   public:
     RawLoan(RawLoan&& other) noexcept
         : owner_(std::exchange(other.owner_, nullptr)),
           data_(other.data_),
-          sequence_(other.sequence_),
           size_(other.size_),
           capacity_(other.capacity_),
+          token_(other.token_),
+          generation_(other.generation_),
           origin_sequence_(other.origin_sequence_) {}
     RawLoan& operator=(RawLoan&& other) noexcept {
         if (this != &other) {
             release();
             owner_ = std::exchange(other.owner_, nullptr);
             data_ = other.data_;
-            sequence_ = other.sequence_;
             size_ = other.size_;
             capacity_ = other.capacity_;
+            token_ = other.token_;
+            generation_ = other.generation_;
             origin_sequence_ = other.origin_sequence_;
         }
         return *this;
@@ -68,31 +83,39 @@ class RawLoan {
         size_ = size;
         return true;
     }
-    /// The sequence number this message will carry.
-    [[nodiscard]] std::uint64_t sequence() const noexcept { return sequence_; }
     /// For bridges that carry messages in from another host: the sequence number the
     /// message had there, which readers see as SampleInfo::origin_sequence. Unset, readers
-    /// see this message's own sequence().
+    /// see the message's own sequence.
     void set_origin_sequence(std::uint64_t origin) noexcept { origin_sequence_ = origin; }
+    /// False once published (or moved from).
+    [[nodiscard]] bool valid() const noexcept { return owner_ != nullptr; }
 
   private:
     friend class RawPublisher;
-    RawLoan(detail::PublisherImpl* owner, std::byte* data, std::uint64_t sequence, std::size_t size,
-            std::size_t capacity) noexcept
-        : owner_(owner), data_(data), sequence_(sequence), size_(size), capacity_(capacity) {}
+    RawLoan(detail::PublisherImpl* owner, std::byte* data, std::size_t size, std::size_t capacity,
+            std::uint32_t token, std::uint64_t generation) noexcept
+        : owner_(owner),
+          data_(data),
+          size_(size),
+          capacity_(capacity),
+          token_(token),
+          generation_(generation) {}
     void release() noexcept {
-        if (owner_ != nullptr) detail::abandon_loan(std::exchange(owner_, nullptr), sequence_);
+        if (owner_ != nullptr) {
+            detail::abandon_loan(std::exchange(owner_, nullptr), token_, generation_);
+        }
     }
 
     detail::PublisherImpl* owner_;
     std::byte* data_;
-    std::uint64_t sequence_;
     std::size_t size_;
     std::size_t capacity_;
+    std::uint32_t token_;                    // which private buffer, or which pool buffer
+    std::uint64_t generation_;               // pool buffers: the generation it was handed out with
     std::uint64_t origin_sequence_ = ~0ULL;  // ~0: none, the message's own sequence
 };
 
-/// A writable slot holding one T, default-initialised in place. Move-only; must not
+/// A private buffer holding one T, default-initialised in place. Move-only; must not
 /// outlive its publisher. Used by one thread at a time.
 template <Payload T>
 class Loan {
@@ -103,7 +126,6 @@ class Loan {
     T& operator*() noexcept { return *value_; }
     T* operator->() noexcept { return value_; }
     T* get() noexcept { return value_; }
-    [[nodiscard]] std::uint64_t sequence() const noexcept { return raw_.sequence(); }
 
     /// The raw loan underneath, for Publisher<T>::publish.
     RawLoan& raw() noexcept { return raw_; }

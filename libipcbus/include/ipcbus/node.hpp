@@ -26,13 +26,28 @@ struct NodeOptions {
 /// The domain a Node gets when NodeOptions::domain is empty. Thread-safe.
 std::string default_domain();
 
-/// One reader of a topic, as the daemon sees it.
+/// One reader of a topic, as the daemon sees it. Positions and counters are what the
+/// reader last published (readers publish them in batches, and whenever they run out of
+/// messages or go to sleep).
 struct ReaderInfo {
     std::int32_t pid;
     std::uint64_t next_sequence;  // cursor: lag = TopicInfo::published - next_sequence
     std::uint64_t lost;
     std::uint64_t skipped;
     std::string group;  // its consumer group; empty: a plain reader
+    std::uint64_t received = 0;
+    std::uint32_t held = 0;  // zero-copy samples it holds right now
+    bool asleep = false;     // blocked in a wait (else busy-polling or working)
+};
+
+/// One publisher of a topic.
+struct PublisherInfo {
+    std::int32_t pid;
+    std::uint32_t id;         // carried by its messages (SampleInfo::publisher_id)
+    std::uint64_t published;  // messages it committed
+    std::uint32_t loans;      // loans it holds right now
+    std::uint64_t
+        blocked_since_ns;  // reliable mode: waiting for space since (CLOCK_MONOTONIC; 0: not)
 };
 
 /// A consumer group of a topic.
@@ -64,6 +79,9 @@ struct TopicInfo {
     std::vector<ReaderInfo> readers;
     std::vector<GroupInfo> groups;
     std::vector<BridgeInfo> bridges;
+    std::vector<PublisherInfo> publisher_details{};
+    std::uint32_t history_depth = 0;  // newest messages kept for late joiners
+    bool pooled = false;              // payloads in a buffer pool (zero-copy loans)
 };
 
 /// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.
@@ -79,6 +97,11 @@ class Node {
 
     /// The domain this node works in. Thread-safe.
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
+
+    /// Now, on the clock that stamps messages (SampleInfo::timestamp_ns): CLOCK_MONOTONIC
+    /// nanoseconds, read from the CPU's time-stamp counter with the domain's calibration
+    /// where that is trustworthy. Thread-safe; no system call.
+    [[nodiscard]] std::uint64_t now() const noexcept;
 
     /// Every topic of the domain, with its publishers and readers. Thread-safe.
     [[nodiscard]] Result<std::vector<TopicInfo>> list_topics() const;

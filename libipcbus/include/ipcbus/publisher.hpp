@@ -31,24 +31,34 @@ class RawPublisher {
     RawPublisher& operator=(RawPublisher&&) noexcept;
     ~RawPublisher();
 
-    /// Hot path: a slot for a message of `size` bytes, written in place. No lock, no
-    /// allocation, no system call. In reliable mode, when every slot holds a message a
-    /// reader still needs, it spins, then sleeps (system calls) up to the block timeout,
-    /// then fails with would_block. One thread at a time.
+    /// Hot path: a private buffer for a message of `size` bytes, to fill in place (see
+    /// loan.hpp). Holding it delays no one. Inline topics: never blocks, no system call.
+    /// Pool topics in reliable mode: when every pool buffer holds a message a reader still
+    /// needs, it spins, then sleeps up to the block timeout, then fails with would_block.
+    /// At most max_loans() loans at once (too_many_loans). No lock, no allocation.
+    /// One thread at a time.
     Expected<RawLoan, LoanError> loan(std::size_t size) noexcept;
 
-    /// Hot path: commits the loan so readers see it; returns its sequence number.
+    /// Hot path: claims the next sequence, commits the loan's message and returns its
+    /// sequence number. Reliable mode: when every frame holds a message a reader still
+    /// needs, it spins, then sleeps up to the block timeout, then fails with would_block.
+    /// Fails with expired if this thread stalled inside the call past the topic's unblock
+    /// timeout. On failure the loan is left untouched and still yours: publish it again or
+    /// drop it. A system call only to wake a sleeping reader (once per sleep) or to sleep.
     /// One thread at a time.
-    std::uint64_t publish(RawLoan&& loan) noexcept;
+    Expected<std::uint64_t, LoanError> publish(RawLoan&& loan) noexcept;
 
-    /// Hot path: copies `bytes` into a slot and publishes it; returns the sequence number.
-    /// One thread at a time.
+    /// Hot path: copies `bytes` into the ring (or a pool buffer) and publishes it; returns
+    /// the sequence number. Blocks and fails as loan() and publish() do. One thread at a
+    /// time.
     Expected<std::uint64_t, LoanError> send(std::span<const std::byte> bytes) noexcept;
 
-    /// Reliable mode: how long loan() and send() wait for a free slot before they fail
-    /// with would_block. 0: fail at once; std::chrono::nanoseconds::max() (the default):
-    /// wait for ever. Same thread as loan().
+    /// Reliable mode: how long publish(), send() and pool loans wait for space before
+    /// they fail with would_block. 0: fail at once; std::chrono::nanoseconds::max() (the
+    /// default): wait for ever. Same thread as publish().
     void set_block_timeout(std::chrono::nanoseconds timeout) noexcept;
+    /// Most loans this publisher may hold at once. Thread-safe.
+    [[nodiscard]] std::size_t max_loans() const noexcept;
     /// The topic's delivery mode. Thread-safe.
     [[nodiscard]] DeliveryMode mode() const noexcept;
 
@@ -89,8 +99,10 @@ class Publisher {
         if (!raw) return raw.error();
         return Loan<T>(std::move(raw).value());
     }
-    /// Hot path: commits the loan; returns its sequence number.
-    std::uint64_t publish(Loan<T>&& loan) noexcept { return raw_.publish(std::move(loan.raw())); }
+    /// Hot path: commits the loan; returns its sequence number. See RawPublisher::publish.
+    Expected<std::uint64_t, LoanError> publish(Loan<T>&& loan) noexcept {
+        return raw_.publish(std::move(loan.raw()));
+    }
     /// Hot path: copies `value` into a slot and publishes it.
     Expected<std::uint64_t, LoanError> send(const T& value) noexcept {
         return raw_.send(std::as_bytes(std::span<const T, 1>(&value, 1)));

@@ -1,6 +1,7 @@
 // Per-topic parameters, fixed by whoever creates the topic.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,6 +30,7 @@ inline constexpr std::size_t max_domain_name_length = 32;
 inline constexpr std::uint32_t max_capacity = 1U << 24;
 inline constexpr std::uint64_t max_slot_size = 1ULL << 30;
 inline constexpr std::uint32_t max_readers_limit = 1024;
+inline constexpr std::uint32_t max_publishers_limit = 256;
 
 /// Parameters of a topic. The first process to open a topic creates it with these; a
 /// later opener must agree on every non-zero field, or it gets parameter_mismatch.
@@ -43,7 +45,34 @@ struct TopicOptions {
     std::uint32_t max_readers = 0;
     /// std::nullopt: accept the topic's (overwrite if new).
     std::optional<DeliveryMode> mode{};
+    /// Most publishers attached at once. 0: accept the topic's (16 if new).
+    std::uint32_t max_publishers = 0;
+    /// The newest messages the topic keeps for late joiners (ReaderOptions::history),
+    /// like a DDS writer's history depth. Reliable mode: they stay in the ring even after
+    /// every reader has released them, so a publisher blocks once capacity minus this many
+    /// messages are unreleased; a late joiner gets at most this many. Pool topics: the
+    /// newest this many buffers are not reused. At most half the capacity. std::nullopt:
+    /// accept the topic's (1 if new). Overwrite mode with inline payloads ignores it: a
+    /// late joiner gets whatever the ring still holds.
+    std::optional<std::uint32_t> history_depth{};
+    /// Creation only (not compared when opening): payloads larger than this many bytes
+    /// live in a pool of buffers that loans hand out directly (zero-copy, most recently
+    /// freed first, so they are warm in cache); smaller ones are built in a private buffer
+    /// of the publisher and copied into the ring at publish, which costs less than the
+    /// cache miss a shared buffer would. 0: default_pool_threshold.
+    std::uint64_t pool_threshold = 0;
+    /// Creation only: a claimed sequence whose publisher has not committed it after this
+    /// long (the process is stopped, or starved of CPU, or died) is passed over by readers,
+    /// so no one waits for it longer; the late publisher's publish() then fails with
+    /// LoanError::expired. 0: default_unblock_timeout.
+    std::chrono::milliseconds unblock_timeout{0};
 };
+
+/// Payload size from which a new topic keeps its payloads in a buffer pool (see
+/// TopicOptions::pool_threshold; bench/README.md has the measurement behind it).
+inline constexpr std::uint64_t default_pool_threshold = 64 * 1024;
+inline constexpr std::chrono::milliseconds default_unblock_timeout{100};
+inline constexpr std::uint32_t default_max_publishers = 16;
 
 /// How one subscriber reads a topic (not a property of the topic).
 struct ReaderOptions {

@@ -77,7 +77,7 @@ int send_message(int socket, std::string_view message, std::span<const int> pass
     }
 }
 
-RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds) {
+RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds, bool dont_wait) {
     // One buffer per thread, allocated once: resizing `out` to the maximum for every
     // message would zero 64 KiB each time.
     thread_local std::vector<char> buffer(kMaxMessageSize + 1);
@@ -86,12 +86,12 @@ RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     // Room for more descriptors than we keep: a hostile peer may send extras; we close them.
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)]{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2 * kMaxPassedFds)]{};
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     ssize_t n;
     do {
-        n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+        n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (dont_wait ? MSG_DONTWAIT : 0));
     } while (n < 0 && errno == EINTR);
     fds.clear();
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

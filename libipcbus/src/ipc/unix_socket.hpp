@@ -31,7 +31,7 @@ Result<UniqueFd> listen_seqpacket(const std::string& abstract_name);
 Result<UniqueFd> connect_seqpacket(const std::string& abstract_name);
 
 /// Most descriptors one message carries; a receiver closes any beyond.
-inline constexpr std::size_t kMaxPassedFds = 2;
+inline constexpr std::size_t kMaxPassedFds = 8;
 
 /// Sends one message with `pass_fds` attached (at most kMaxPassedFds). Returns 0 or an errno.
 int send_message(int socket, std::string_view message, std::span<const int> pass_fds = {}) noexcept;
@@ -41,7 +41,9 @@ enum class RecvStatus { message, closed, too_large, would_block, error };
 /// Receives one message into `out`. Descriptors that came with it land in `fds` (the
 /// first kMaxPassedFds; others are closed at once). too_large: the message exceeded
 /// kMaxMessageSize (dropped, descriptors closed).
-RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds);
+/// With `dont_wait`, returns would_block at once when nothing is pending.
+RecvStatus recv_message(int socket, std::string& out, std::vector<UniqueFd>& fds,
+                        bool dont_wait = false);
 
 /// The peer's credentials as the kernel recorded them at connect time (SO_PEERCRED).
 struct PeerCredentials {
