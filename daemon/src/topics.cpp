@@ -1,0 +1,208 @@
+// The registry: finding and creating topics, the handles clients hold on them, closing,
+// dropping unused topics, watches and bridge marks.
+#include <spdlog/spdlog.h>
+
+#include "state.hpp"
+
+namespace ipcbusd {
+
+Result<Ok> Daemon::State::check_access(const Client& client,
+                                       const protocol::OpenRequest& req) const {
+    const Access access =
+        req.role == protocol::Role::publisher ? Access::publish : Access::subscribe;
+    if (!options.policy.allows(req.topic, access, client.cred.uid, client.groups)) {
+        return Error{ErrorCode::permission_denied,
+                     "topic '" + req.topic + "': permission denied: uid " +
+                         std::to_string(client.cred.uid) + " may not " +
+                         (access == Access::publish ? "publish" : "subscribe")};
+    }
+    return Ok{};
+}
+
+Result<json> Daemon::State::open(Client& client, int fd, const json& request,
+                                 std::vector<int>& pass_fds) {
+    auto req = protocol::parse_open(request);
+    if (!req) return std::move(req).error();
+    if (auto ok = check_access(client, *req); !ok) return std::move(ok).error();
+    bool created = false;
+    auto topic = find_or_create(client, *req, created);
+    if (!topic) return std::move(topic).error();
+    Topic& t = **topic;
+    Result<json> reply = req->role == protocol::Role::subscriber
+                             ? add_subscriber(client, fd, t, *req, created, pass_fds)
+                             : add_publisher(client, fd, t, *req, created, pass_fds);
+    if (!reply) drop_if_unused(t);
+    return reply;
+}
+
+std::uint64_t Daemon::State::add_handle(Client& client, int fd, Topic& topic, Handle handle) {
+    const std::uint64_t id = next_handle++;
+    handle.client = fd;
+    handle.topic = topic.name;
+    handles.emplace(id, std::move(handle));
+    client.handles.insert(id);
+    topic.handles.insert(id);
+    return id;
+}
+
+Result<Topic*> Daemon::State::find_or_create(const Client& client, const protocol::OpenRequest& req,
+                                             bool& created) {
+    detail::TopicRequest wanted = req.as_topic_request();
+    if (auto it = topics.find(req.topic); it != topics.end()) {
+        if (auto ok = detail::check_compatible(it->second.segment.validated(), wanted); !ok) {
+            return std::move(ok).error();
+        }
+        return &it->second;
+    }
+    const Limits& limits = options.policy.limits();
+    if (topics.size() >= limits.max_topics) {
+        return Error{ErrorCode::resource_exhausted, "topic '" + req.topic +
+                                                        "': daemon topic limit reached (" +
+                                                        std::to_string(limits.max_topics) + ")"};
+    }
+    if (const TopicRule* rule = options.policy.rule_for(req.topic)) {
+        // The configuration's defaults apply to what the creator left open.
+        if (wanted.options.capacity == 0) wanted.options.capacity = rule->capacity;
+        if (wanted.options.slot_size == 0 && wanted.type.size == 0) {
+            wanted.options.slot_size = rule->slot_size;
+        }
+        if (wanted.options.max_readers == 0) wanted.options.max_readers = rule->max_readers;
+    }
+    auto plan = detail::plan_segment(wanted);
+    if (!plan) return std::move(plan).error();
+    const std::uint64_t bytes = plan->geometry.segment_size;
+    if (bytes > limits.max_segment_bytes || total_bytes + bytes > limits.max_total_bytes) {
+        return Error{ErrorCode::resource_exhausted,
+                     "topic '" + req.topic + "': segment of " + std::to_string(bytes) +
+                         " bytes exceeds the daemon's shared-memory limit"};
+    }
+    auto segment = detail::TopicSegment::create(wanted, *plan);
+    if (!segment) return std::move(segment).error();
+    auto read_only = segment->memory().read_only_fd();
+    if (!read_only) return std::move(read_only).error();
+    total_bytes += segment->size();
+    Topic topic{req.topic,
+                req.type_name.empty() ? std::string(ipcbus::raw_bytes_type.name) : req.type_name,
+                std::move(segment).value(),
+                client.cred.pid,
+                client.cred.uid,
+                {},
+                std::move(read_only).value(),
+                true,
+                {},
+                {},
+                {},
+                {},
+                std::nullopt,
+                {}};
+    topic.roster_segments.resize(topic.segment.view().max_readers);
+    spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes{}", topic.name,
+                 client.cred.pid, topic.type_name, plan->geometry.capacity,
+                 plan->geometry.slot_size,
+                 plan->geometry.pool_buffers != 0 ? " (buffer pool)" : "");
+    created = true;
+    Topic& inserted = topics.emplace(req.topic, std::move(topic)).first->second;
+    announce(inserted);
+    return &inserted;
+}
+
+Result<json> Daemon::State::close(Client& client, const json& request) {
+    auto handle = protocol::get_uint(request, "handle");
+    if (!handle) return std::move(handle).error();
+    if (client.handles.erase(*handle) == 0) {
+        return Error{ErrorCode::not_found, "no handle " + std::to_string(*handle) + " of yours"};
+    }
+    release(*handle, /*owner_died=*/false);
+    return protocol::make_ok();
+}
+
+void Daemon::State::release(std::uint64_t handle, bool owner_died) {
+    auto h = handles.find(handle);
+    if (h == handles.end()) return;
+    const Handle gone = h->second;
+    handles.erase(h);
+    auto t = topics.find(gone.topic);
+    if (t == topics.end()) return;
+    t->second.handles.erase(handle);
+    if (gone.role == protocol::Role::subscriber) {
+        remove_reader(t->second, gone);
+    } else {
+        remove_publisher(t->second, gone, owner_died);
+    }
+    drop_if_unused(t->second);
+}
+
+void Daemon::State::drop_if_unused(Topic& topic) {
+    const TopicRule* rule = options.policy.rule_for(topic.name);
+    if (topic.handles.empty() && (rule == nullptr || !rule->keep)) drop_topic(topic.name);
+}
+
+void Daemon::State::drop_topic(const std::string& name) {
+    const auto t = topics.find(name);
+    if (t == topics.end()) return;
+    spdlog::info("topic '{}' has no users left: removed", name);
+    total_bytes -= t->second.segment.size();
+    topics.erase(t);
+}
+
+// Starts a watch: the reply lists the topics matching now; later ones arrive as events
+// on this connection, which the client then uses for nothing else.
+Result<json> Daemon::State::watch(Client& client, const json& request) {
+    const auto pattern = request.find("pattern");
+    if (pattern == request.end() || !pattern->is_string()) {
+        return Error{ErrorCode::invalid_argument, "malformed request: 'pattern' must be a string"};
+    }
+    const auto& text = pattern->get_ref<const std::string&>();
+    if (auto ok = validate_pattern(text); !ok) return std::move(ok).error();
+    client.watches.push_back(text);
+    json names = json::array();
+    for (const auto& [name, topic] : topics) {
+        if (topic_matches(text, name)) names.push_back(name);
+    }
+    return json{{"ok", true}, {"topics", std::move(names)}};
+}
+
+// Tells every watcher whose pattern matches that `topic` exists now. A watcher that does
+// not read its events (its socket buffer is full) is disconnected rather than waited for.
+void Daemon::State::announce(const Topic& topic) {
+    const json event{
+        {"ok", true}, {"event", "created"}, {"topic", topic.name}, {"type", topic.type_name}};
+    for (const auto& [fd, client] : clients) {
+        for (const auto& pattern : client.watches) {
+            if (!topic_matches(pattern, topic.name)) continue;
+            if (!send_event(fd, event)) doomed.push_back(fd);
+            break;
+        }
+    }
+}
+
+// A bridge says it carries a topic to or from another host. Bounded per client, so a
+// misbehaving peer cannot grow the daemon without limit.
+Result<json> Daemon::State::mark_bridge(Client& client, const json& request) {
+    constexpr std::size_t kMaxMarksPerClient = 4096;
+    auto mark = protocol::parse_bridge(request);
+    if (!mark) return std::move(mark).error();
+    auto key = std::make_pair(mark->topic, mark->direction);
+    if (client.bridges.size() >= kMaxMarksPerClient && !client.bridges.contains(key)) {
+        return Error{
+            ErrorCode::resource_exhausted,
+            "a client may mark at most " + std::to_string(kMaxMarksPerClient) + " bridged topics"};
+    }
+    client.bridges[std::move(key)] = std::move(mark->remote);
+    return protocol::make_ok();
+}
+
+json Daemon::State::bridges_of(const std::string& topic) const {
+    json out = json::array();
+    for (const auto& [fd, client] : clients) {
+        for (const char* direction : {"export", "import"}) {
+            const auto it = client.bridges.find(std::make_pair(topic, std::string(direction)));
+            if (it == client.bridges.end()) continue;
+            out.push_back(
+                {{"direction", direction}, {"remote", it->second}, {"pid", client.cred.pid}});
+        }
+    }
+    return out;
+}
+
+}  // namespace ipcbusd
