@@ -264,7 +264,7 @@ Result run_bridge(const std::string& a, const std::string& b, Child& bridge_a, s
         const std::uint64_t t = now_ns();
         std::memcpy(loan->data().data(), &t, sizeof t);
         std::memset(loan->data().data() + sizeof t, 'x', size - sizeof t);
-        pub->publish(std::move(*loan));
+        if (!pub->publish(std::move(*loan))) break;
     }
     return collect(sub);
 }

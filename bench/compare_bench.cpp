@@ -140,7 +140,9 @@ class IpcbusLink {
         auto loan = pub_.loan(c_.size);
         if (!loan) fail(std::string("loan: ") + std::string(ipcbus::to_string(loan.error())));
         fill_payload(loan->data(), k, c_.touch);
-        pub_.publish(std::move(*loan));
+        if (auto published = pub_.publish(std::move(*loan)); !published) {
+            fail(std::string("publish: ") + std::string(ipcbus::to_string(published.error())));
+        }
     }
 
     void receive(std::uint64_t k) {

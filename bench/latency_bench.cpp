@@ -289,7 +289,9 @@ std::vector<std::uint64_t> measure_ipcbus_pingpong(Env& env, std::size_t payload
             auto out = pong_pub.loan(payload);
             if (!out) fail(std::string("loan: ") + std::string(ipcbus::to_string(out.error())));
             fill_payload(out->data(), k, every_byte);
-            pong_pub.publish(std::move(*out));
+            if (auto published = pong_pub.publish(std::move(*out)); !published) {
+                fail(std::string("publish: ") + std::string(ipcbus::to_string(published.error())));
+            }
         }
         return 0;
     });
@@ -307,7 +309,9 @@ std::vector<std::uint64_t> measure_ipcbus_pingpong(Env& env, std::size_t payload
             auto out = ping_pub.loan(payload);
             if (!out) fail(std::string("loan: ") + std::string(ipcbus::to_string(out.error())));
             fill_payload(out->data(), k, every_byte);
-            ping_pub.publish(std::move(*out));
+            if (auto published = ping_pub.publish(std::move(*out)); !published) {
+                fail(std::string("publish: ") + std::string(ipcbus::to_string(published.error())));
+            }
             const ipcbus::RawSample in = take_next(pong_sub, &children);
             const bool ok = check_payload(in.data(), k, every_byte) && !in.overwritten() &&
                             in.data().size() == payload;
@@ -445,8 +449,10 @@ ThroughputRow measure_ipcbus_throughput(Env& env, std::size_t subscribers) {
         for (std::uint64_t i = 0; i < n; ++i) {
             auto loan = pub.loan(kSmall);
             if (!loan) fail(std::string("loan: ") + std::string(ipcbus::to_string(loan.error())));
-            fill_payload(loan->data(), loan->sequence(), true);
-            pub.publish(std::move(*loan));
+            fill_payload(loan->data(), i, true);
+            if (auto published = pub.publish(std::move(*loan)); !published) {
+                fail(std::string("publish: ") + std::string(ipcbus::to_string(published.error())));
+            }
         }
         const RunMark t1 = RunMark::now();
         set_rates(row, t0, t1);

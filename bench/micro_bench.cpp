@@ -80,13 +80,14 @@ void BM_LoanPublish(benchmark::State& state) {
     const auto size = static_cast<std::size_t>(state.range(0));
     Endpoints e;
     if (!e.open(state, "micro/loan-" + std::to_string(size), size, kCapacity, false)) return;
+    std::uint64_t counter = 0;
     for (auto _ : state) {
         auto loan = e.pub->loan(size);
         if (!loan) {
             state.SkipWithError("loan failed");
             break;
         }
-        fill(loan->data(), loan->sequence(), true);
+        fill(loan->data(), counter++, true);
         benchmark::DoNotOptimize(e.pub->publish(std::move(*loan)));
     }
     state.SetItemsProcessed(state.iterations());
@@ -98,13 +99,14 @@ BENCHMARK(BM_LoanPublish)->Arg(64)->Arg(4096);
 void BM_LoanPublish1MiBHeaderOnly(benchmark::State& state) {
     Endpoints e;
     if (!e.open(state, "micro/loan-1m", kHuge, kHugeCapacity, false)) return;
+    std::uint64_t counter = 0;
     for (auto _ : state) {
         auto loan = e.pub->loan(kHuge);
         if (!loan) {
             state.SkipWithError("loan failed");
             break;
         }
-        fill(loan->data(), loan->sequence(), false);
+        fill(loan->data(), counter++, false);
         benchmark::DoNotOptimize(e.pub->publish(std::move(*loan)));
     }
     state.SetItemsProcessed(state.iterations());
@@ -185,14 +187,18 @@ BENCHMARK(BM_TakeCopy64);
 void BM_PublishTake64(benchmark::State& state) {
     Endpoints e;
     if (!e.open(state, "micro/pair", kSmall, kCapacity, true)) return;
+    std::uint64_t counter = 0;
     for (auto _ : state) {
         auto loan = e.pub->loan(kSmall);
         if (!loan) {
             state.SkipWithError("loan failed");
             break;
         }
-        fill(loan->data(), loan->sequence(), true);
-        e.pub->publish(std::move(*loan));
+        fill(loan->data(), counter++, true);
+        if (!e.pub->publish(std::move(*loan))) {
+            state.SkipWithError("publish failed");
+            break;
+        }
         auto got = e.sub->take();
         if (!got || !got->has_value()) {
             state.SkipWithError("take found no message");

@@ -166,7 +166,14 @@ void Importer::handle(natsMsg* msg) {
     }
     if (size > 0) std::memcpy(loan->data().data(), natsMsg_GetData(msg), size);
     loan->set_origin_sequence(meta->sequence);
-    publisher->publish(std::move(*loan));
+    if (auto published = publisher->publish(std::move(*loan)); !published) {
+        Stats::add(stats_.refused);
+        if (refusals_logged_.fetch_add(1, std::memory_order_relaxed) < 100) {  // bounded log
+            spdlog::warn("'{}': message of {} bytes dropped: {}", publisher->topic(), size,
+                         to_string(published.error()));
+        }
+        return;
+    }
     Stats::add(stats_.imported);
 }
 

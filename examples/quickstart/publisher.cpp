@@ -81,10 +81,14 @@ int main(int argc, char** argv) {
         tick.ask_size = 200;
         tick.exchange_time_ns = now_ns();
         tick.last = i == args.count;
-        const std::uint64_t seq = pub->publish(std::move(*loan));
+        const quickstart::MarketTick sent = tick;  // the loan is gone once published
+        auto seq = pub->publish(std::move(*loan));
+        if (!seq) {
+            return std::fprintf(stderr, "error: %s\n", ipcbus::to_string(seq.error()).data()), 1;
+        }
         if (i % 1000 == 0 && i != args.count) {
             std::printf("[publisher] seq=%llu %s bid=%.2f ask=%.2f\n",
-                        static_cast<unsigned long long>(seq), tick.symbol, tick.bid, tick.ask);
+                        static_cast<unsigned long long>(*seq), sent.symbol, sent.bid, sent.ask);
             std::fflush(stdout);
         }
         next += period;

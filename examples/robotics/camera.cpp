@@ -62,8 +62,9 @@ int main(int argc, char** argv) {
         auto loan = camera.loan(robotics::kFrameBytes);
         if (!loan) example::fail(std::string(ipcbus::to_string(loan.error())));
         render(loan->data(), published);
-        const std::uint64_t sequence = camera.publish(std::move(*loan));
-        if (published % 30 == 0) example::say("frame seq={} published", sequence);
+        auto sequence = camera.publish(std::move(*loan));
+        if (!sequence) example::fail(std::string(ipcbus::to_string(sequence.error())));
+        if (published % 30 == 0) example::say("frame seq={} published", *sequence);
         next += period;
         std::this_thread::sleep_until(next);
     }

@@ -88,14 +88,15 @@ int main(int argc, char** argv) {
     std::uint64_t published = 0;
     for (; published < options.count && limit.keep_going(); ++published) {
         const std::uint64_t start = example::now_ns();
-        auto loan = publisher.loan();  // a slot of the ring: the tick is built in place
+        auto loan = publisher.loan();  // a private buffer: the tick is built in place
         if (!loan) example::fail(std::string(ipcbus::to_string(loan.error())));
         const PriceModel::Quote quote = prices.next();
         fill(**loan, quote, false);
-        const std::uint64_t sequence = publisher.publish(std::move(*loan));
+        auto sequence = publisher.publish(std::move(*loan));
+        if (!sequence) example::fail(std::string(ipcbus::to_string(sequence.error())));
         publish_cost.add_since(start);
         if (published % (options.count / 4 + 1) == 0) {
-            example::say("tick seq={} {} mid={:.2f}", sequence, quote.symbol, quote.mid);
+            example::say("tick seq={} {} mid={:.2f}", *sequence, quote.symbol, quote.mid);
         }
         next += period;
         std::this_thread::sleep_until(next);

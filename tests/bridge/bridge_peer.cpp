@@ -48,7 +48,9 @@ int publish(const ipcbus::Node& node, const std::string& topic) {
             auto loan = pub->loan(kSlot);
             if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
             ipcbus::test::write_payload(loan->data(), 1, sent);
-            pub->publish(std::move(*loan));
+            if (auto published = pub->publish(std::move(*loan)); !published) {
+                return fail(std::string(ipcbus::to_string(published.error())));
+            }
         }
         say("sent " + std::to_string(sent));
     }

@@ -44,10 +44,10 @@ bool becomes_readable(int fd) {
 
 // --- hostile clients --------------------------------------------------------------------
 
-// The control segment (a memfd) this process holds for `topic`, mapped writable as any
-// client of the topic may: what a buggy client could scribble on.
-std::pair<void*, std::size_t> map_control_segment(const std::string& topic) {
-    const std::string wanted = "/memfd:ipcbus:" + topic + ":control";
+// The reader segment (a memfd) this process holds for `topic`, mapped writable as its
+// owner may: what a buggy client could scribble on.
+std::pair<void*, std::size_t> map_reader_segment(const std::string& topic) {
+    const std::string wanted = "/memfd:ipcbus:" + topic + ":reader";
     for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
         std::error_code ec;
         const auto target = std::filesystem::read_symlink(entry.path(), ec);
@@ -62,22 +62,20 @@ std::pair<void*, std::size_t> map_control_segment(const std::string& topic) {
     return {nullptr, 0};
 }
 
-// A buggy client overwrites its reader row (and the one after it) with garbage: a state
-// no code knows, a negative pid, cursors and counters from nowhere. The publisher and a
-// healthy reader in other processes go on, each message intact and in order; the daemon
-// lists the topic without crashing and cleans up after the scribbler.
+// A buggy client overwrites its own reader segment with garbage: positions, counters,
+// sleep words and marks from nowhere. The publisher and a healthy reader in other
+// processes go on, each message intact and in order; the daemon lists the topic without
+// crashing and cleans up after the scribbler. (A hostile client that writes everything it
+// can reach, in a loop: test_data_path.cpp.)
 TEST_F(RobustnessTest, readerRowScribbledOnByABuggyClientHarmsNoOneElse) {
     const ipcbus::TopicOptions topic{64, 64, 4, ipcbus::DeliveryMode::reliable};
     {
         auto scribbler = ipcbus::RawSubscriber::create(node_, "hostile/rows", topic);
         ASSERT_TRUE(scribbler);
-        auto [base, size] = map_control_segment("hostile/rows");
+        auto [base, size] = map_reader_segment("hostile/rows");
         ASSERT_NE(base, nullptr);
-        auto* rows = reinterpret_cast<std::byte*>(base) + sizeof(ipcbus::layout::TopicHeader);
-        ASSERT_GE(size,
-                  sizeof(ipcbus::layout::TopicHeader) + 2 * sizeof(ipcbus::layout::ReaderEntry));
-        // Row 0 is ours (the first reader), row 1 still free: garbage in both.
-        std::memset(rows, 0xa5, 2 * sizeof(ipcbus::layout::ReaderEntry));
+        ASSERT_GE(size, sizeof(ipcbus::layout::ReaderRow));
+        std::memset(base, 0xa5, size);
 
         ChildProcess reader({ipcbus::test::delivery_peer_path(), "subscribe", domain_,
                              "hostile/rows", "capacity=64", "strict=1", "expect=2000"});
@@ -106,7 +104,7 @@ TEST_F(RobustnessTest, readerRowScribbledOnByABuggyClientHarmsNoOneElse) {
 TEST_F(RobustnessTest, aPidClaimedInARequestIsIgnored) {
     auto fd = ipcbus::detail::connect_seqpacket(ipcbus::detail::daemon_socket_name(domain_));
     ASSERT_TRUE(fd) << fd.error().message;
-    const nlohmann::json open{{"v", 1},
+    const nlohmann::json open{{"v", 2},
                               {"op", "open"},
                               {"topic", "liar/topic"},
                               {"role", "subscriber"},
@@ -201,12 +199,14 @@ TEST_F(RobustnessTest, notificationFdSignalsAMessageCommittedAfterALaterSignal) 
 // but woke no one, so nobody took the message over, and the reliable publisher, gated by
 // it, blocked until its timeout, for good.
 TEST_F(RobustnessTest, sleepingGroupMembersAreWokenToTakeOverADeadMembersMessages) {
-    const ipcbus::TopicOptions topic{16, 64, 0, ipcbus::DeliveryMode::reliable};
+    ipcbus::TopicOptions topic{16, 64, 0, ipcbus::DeliveryMode::reliable};
+    topic.history_depth = 0;
     auto pub = ipcbus::RawPublisher::create(node_, "group/orphan", topic);
     ASSERT_TRUE(pub);
     pub->set_block_timeout(std::chrono::nanoseconds(0));
     ChildProcess doomed({ipcbus::test::delivery_peer_path(), "subscribe", domain_, "group/orphan",
-                         "mode=reliable", "capacity=16", "group=workers", "hold_one=1"});
+                         "mode=reliable", "capacity=16", "history_depth=0", "group=workers",
+                         "hold_one=1"});
     ASSERT_EQ(doomed.wait_for_line("ready"), "ready");
     std::vector<std::byte> message(64);
     ipcbus::test::write_payload(message, 1, 0);

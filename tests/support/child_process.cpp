@@ -54,6 +54,23 @@ ChildProcess::~ChildProcess() {
     if (stdout_fd_ >= 0) ::close(stdout_fd_);
 }
 
+bool ChildProcess::wait_stopped() {
+    if (status_) return false;
+    int status = 0;
+    for (;;) {
+        const pid_t got = ::waitpid(pid_, &status, WUNTRACED);
+        if (got == pid_) break;
+        if (got < 0 && errno != EINTR) return false;
+    }
+    if (WIFSTOPPED(status)) return true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+}
+
+void ChildProcess::resume() {
+    if (pid_ > 0 && !status_) ::kill(pid_, SIGCONT);
+}
+
 std::optional<std::string> ChildProcess::read_line() {
     for (;;) {
         if (auto nl = buffered_.find('\n'); nl != std::string::npos) {

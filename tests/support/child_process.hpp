@@ -34,6 +34,10 @@ class ChildProcess {
     int kill_hard();
     /// Sends SIGTERM and reaps the child.
     int terminate();
+    /// Waits until the child stops (SIGSTOP, raised by itself or sent); false if it ended.
+    bool wait_stopped();
+    /// Continues a stopped child (SIGCONT).
+    void resume();
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 

@@ -15,10 +15,15 @@
 //       last K samples (zero-copy) and checks each again when releasing it. With
 //       hold_one=1 it takes one message, prints "holding <pub> <counter>" and waits.
 //
-// keys: mode=overwrite|reliable capacity=N size=N count=N pub=N timeout_ms=N group=NAME
+// keys: mode=overwrite|reliable capacity=N size=N history_depth=N count=N pub=N timeout_ms=N
+//       group=NAME
 //       history=N expect=N mine=N wait=0|1 hold=K hold_one=0|1 work=N log=PATH
 //       strict=0|1 (each publisher's counters must arrive without gaps)
+//       expect_stdin=1 (the count to account for arrives later as "expect N" on stdin:
+//       sequences, which exceed messages when a stalled publisher published again)
+#include <poll.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -51,6 +56,9 @@ ipcbus::TopicOptions topic_options(const Args& args) {
         o.mode = args.text("mode", "") == "reliable" ? ipcbus::DeliveryMode::reliable
                                                      : ipcbus::DeliveryMode::overwrite;
     }
+    if (args.values.count("history_depth") != 0) {
+        o.history_depth = static_cast<std::uint32_t>(args.number("history_depth", 1));
+    }
     return o;
 }
 
@@ -63,6 +71,7 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
     const long long timeout_ms = args.number("timeout_ms", -1);
     if (timeout_ms >= 0) pub->set_block_timeout(std::chrono::milliseconds(timeout_ms));
     std::cout << "ready" << std::endl;
+    bool told = false;
     for (std::uint64_t i = 0; i < count;) {
         auto loan = pub->loan(size);
         if (!loan && loan.error() == ipcbus::LoanError::would_block) {
@@ -72,7 +81,17 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
         }
         if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
         ipcbus::test::write_payload(loan->data(), number, i);
-        (void)pub->publish(std::move(*loan));
+        for (;;) {  // a failed publish leaves the loan to us: publish it again
+            auto published = pub->publish(std::move(*loan));
+            if (published) break;
+            if (published.error() == ipcbus::LoanError::would_block && !told) {
+                std::cout << "would_block " << i << std::endl;
+                told = true;
+                pub->set_block_timeout(std::chrono::nanoseconds::max());
+            } else if (published.error() != ipcbus::LoanError::expired) {
+                return fail(std::string(ipcbus::to_string(published.error())));
+            }
+        }
         ++i;
     }
     std::cout << "done " << count << std::endl;
@@ -166,7 +185,15 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, const Args& ar
         std::getline(std::cin, line);
     }
     if (args.number("hold_one", 0) != 0) return hold_one(*sub);
-    const auto expect = static_cast<std::uint64_t>(args.number("expect", 1000));
+    auto expect = static_cast<std::uint64_t>(args.number("expect", 1000));
+    bool expect_known = args.number("expect_stdin", 0) == 0;
+    auto learn_expect = [&] {
+        if (expect_known) return;
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return;
+        std::string word;
+        if (std::cin >> word >> expect && word == "expect") expect_known = true;
+    };
     const auto mine = static_cast<std::uint64_t>(args.number("mine", 0));
     const auto hold = static_cast<std::size_t>(args.number("hold", 0));
     const long long work = args.number("work", 0);
@@ -174,6 +201,8 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, const Args& ar
     Tally tally(args.number("strict", 0) != 0, args.text("log", ""));
     std::deque<ipcbus::RawSample> held;
     auto finished = [&] {
+        learn_expect();
+        if (!expect_known) return false;
         if (mine != 0) return tally.delivered() == mine;
         if (grouped) return sub->next_sequence() >= expect;
         return tally.delivered() + tally.torn() + sub->lost() + sub->skipped() >= expect;

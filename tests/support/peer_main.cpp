@@ -8,8 +8,8 @@
 //       "result delivered=D lost=L torn=T bad=B first=F last=X"
 //       (delivered+lost+torn must equal COUNT; bad counts checksum or order failures)
 //   ipcbus_test_peer hold-loan DOMAIN TOPIC COUNT SIZE CAPACITY
-//       publishes COUNT messages, then loans one more slot, half-fills it, prints
-//       "holding <sequence>" and waits on stdin (the test kills it there)
+//       publishes COUNT messages, then takes one more loan, half-fills it, prints
+//       "holding" and waits on stdin (the test kills it there)
 //   ipcbus_test_peer watch DOMAIN PATTERN COUNT SIZE CAPACITY
 //       watches PATTERN, prints "ready", subscribes to every matching topic as it appears
 //       (printing "subscribed <topic>"), and prints "got <topic> <counter>" for each
@@ -57,7 +57,9 @@ int publish(const ipcbus::Node& node, const std::string& topic, std::uint64_t co
         auto loan = pub->loan(size);
         if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
         ipcbus::test::write_payload(loan->data(), publisher_no, i);
-        (void)pub->publish(std::move(*loan));
+        if (auto published = pub->publish(std::move(*loan)); !published) {
+            return fail(std::string(ipcbus::to_string(published.error())));
+        }
     }
     std::cout << "done " << count << std::endl;
     return 0;
@@ -107,12 +109,14 @@ int hold_loan(const ipcbus::Node& node, const std::string& topic, std::uint64_t 
         auto loan = pub->loan(size);
         if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
         ipcbus::test::write_payload(loan->data(), 1, i);
-        (void)pub->publish(std::move(*loan));
+        if (auto published = pub->publish(std::move(*loan)); !published) {
+            return fail(std::string(ipcbus::to_string(published.error())));
+        }
     }
     auto loan = pub->loan(size);
     if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
-    std::memset(loan->data().data(), 0xee, size / 2);  // a torn message, never published
-    std::cout << "holding " << loan->sequence() << std::endl;
+    std::memset(loan->data().data(), 0xee, size / 2);  // half a message, never published
+    std::cout << "holding" << std::endl;
     std::string line;
     std::getline(std::cin, line);
     return 0;

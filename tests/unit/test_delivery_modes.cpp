@@ -15,11 +15,13 @@ namespace {
 using ipcbus::DeliveryMode;
 using ipcbus::ErrorCode;
 
+// A reliable topic that keeps no history for late joiners: every frame gates.
 ipcbus::TopicOptions reliable(std::uint32_t capacity, std::uint64_t slot_size = 8) {
     ipcbus::TopicOptions o;
     o.capacity = capacity;
     o.slot_size = slot_size;
     o.mode = DeliveryMode::reliable;
+    o.history_depth = 0;
     return o;
 }
 
@@ -84,23 +86,34 @@ TEST_F(DeliveryModesTest, onlyTheOldestReleaseFreesSpace) {
     EXPECT_FALSE(pub->send(message(7))) << "sequence 3 is still held";
 }
 
-// A skipped sequence before a held sample does not keep the slots gated once the sample
-// is released (the reader passed the skip inside the same take).
-TEST_F(DeliveryModesTest, releasingAfterASkipFreesTheSkippedSlotToo) {
-    auto pub = ipcbus::RawPublisher::create(node_, "skip/then/hold", reliable(4));
-    auto sub = ipcbus::RawSubscriber::create(node_, "skip/then/hold");
-    ASSERT_TRUE(pub && sub);
+// A reliable topic keeps its newest history_depth messages for late joiners: they count
+// against the ring, so the publisher blocks that much earlier, and a late joiner asking
+// for more history gets exactly that many.
+TEST_F(DeliveryModesTest, historyDepthIsKeptForLateJoinersAndCountsAgainstTheRing) {
+    ipcbus::TopicOptions options = reliable(8);
+    options.history_depth = 3;
+    auto pub = ipcbus::RawPublisher::create(node_, "kept/history", options);
+    auto early = ipcbus::RawSubscriber::create(node_, "kept/history");
+    ASSERT_TRUE(pub && early);
     pub->set_block_timeout(std::chrono::nanoseconds(0));
-    { auto dropped = pub->loan(8); }  // sequence 0: abandoned, readers skip it
-    for (std::uint64_t i = 1; i < 4; ++i) ASSERT_TRUE(pub->send(message(i)));
-    auto sample = sub->take();
-    ASSERT_TRUE(sample && sample->has_value());
-    EXPECT_EQ((*sample)->sequence(), 1U);
-    EXPECT_EQ(sub->skipped(), 1U);
-    sample->reset();  // releases 0 (skipped) and 1
-    EXPECT_TRUE(pub->send(message(4)));
-    EXPECT_TRUE(pub->send(message(5)));
-    EXPECT_FALSE(pub->send(message(6))) << "sequence 2 is still unread";
+    std::uint64_t sent = 0;
+    while (pub->send(message(sent))) ++sent;
+    EXPECT_EQ(sent, 5U) << "capacity 8 less history depth 3";
+    ipcbus::ReaderOptions late;
+    late.history = 100;
+    auto joiner = ipcbus::RawSubscriber::create(node_, "kept/history", {}, ipcbus::any_type, late);
+    ASSERT_TRUE(joiner);
+    std::vector<std::uint64_t> got;
+    while (true) {
+        auto sample = joiner->take();
+        ASSERT_TRUE(sample);
+        if (!sample->has_value()) break;
+        got.push_back(value_of(**sample));
+    }
+    EXPECT_EQ(got, (std::vector<std::uint64_t>{2, 3, 4}));
+    auto topics = node_.list_topics();
+    ASSERT_TRUE(topics && topics->size() == 1);
+    EXPECT_EQ(topics->front().history_depth, 3U);
 }
 
 // A timed block gives up with would_block after (at least) its timeout.

@@ -38,22 +38,18 @@ std::vector<std::byte> contents(int fd) {
     return bytes;
 }
 
-// The bytes of a freshly created, valid topic: control and data.
-struct Bytes {
-    std::vector<std::byte> control;
-    std::vector<std::byte> data;
-};
-Bytes valid_bytes(const TopicRequest& request) {
-    auto seg = MappedSegment::create(request, *plan_segment(request));
+// The bytes of a freshly created, valid topic.
+std::vector<std::byte> valid_bytes(const TopicRequest& request) {
+    auto seg = TopicSegment::create(request, *plan_segment(request));
     EXPECT_TRUE(seg);
-    return {contents(seg->control_fd()), contents(seg->data_fd())};
+    return contents(seg->fd());
 }
 
-Result<MappedSegment> map_bytes(const Bytes& b, const char* topic = "memfd/topic") {
-    return MappedSegment::map(memfd_with(b.control), memfd_with(b.data), topic, false);
+Result<TopicSegment> map_bytes(const std::vector<std::byte>& b, const char* topic = "memfd/topic") {
+    return TopicSegment::map(memfd_with(b), topic, false);
 }
 
-void expect_error(const Result<MappedSegment>& r, ErrorCode code, const std::string& words) {
+void expect_error(const Result<TopicSegment>& r, ErrorCode code, const std::string& words) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, code) << r.error().message;
     EXPECT_NE(r.error().message.find(words), std::string::npos) << r.error().message;
@@ -62,30 +58,31 @@ void expect_error(const Result<MappedSegment>& r, ErrorCode code, const std::str
 
 TEST(MemfdSegment, createdTopicMapsAgainInAnotherMapping) {
     const auto request = request_for("memfd/topic");
-    auto seg = MappedSegment::create(request, *plan_segment(request));
+    auto seg = TopicSegment::create(request, *plan_segment(request));
     ASSERT_TRUE(seg) << seg.error().message;
-    auto again = MappedSegment::map(UniqueFd(::dup(seg->control_fd())),
-                                    UniqueFd(::dup(seg->data_fd())), "memfd/topic", true);
+    auto again = TopicSegment::map(UniqueFd(::dup(seg->fd())), "memfd/topic", true);
     ASSERT_TRUE(again) << again.error().message;
     seg->view().header->write_cursor.store(42);
     EXPECT_EQ(again->view().header->write_cursor.load(), 42U);  // the same memory
-    seg->view().slots[3].size.store(7);
-    EXPECT_EQ(again->view().slots[3].size.load(), 7U);
+    seg->view().frame(3).size.store(7);
+    EXPECT_EQ(again->view().frame(3).size.load(), 7U);
 }
 
 TEST(MemfdSegment, createdSegmentsCannotBeShrunk) {
+    auto memory = SharedMemory::create("memfd/topic:reader", 4096, "memfd/topic");
+    ASSERT_TRUE(memory);
+    EXPECT_NE(::ftruncate(memory->fd(), 100), 0) << "shrinkable: SIGBUS for whoever maps it";
     const auto request = request_for("memfd/topic");
-    auto seg = MappedSegment::create(request, *plan_segment(request));
+    auto seg = TopicSegment::create(request, *plan_segment(request));
     ASSERT_TRUE(seg);
-    EXPECT_NE(::ftruncate(seg->control_fd(), 100), 0) << "shrinkable: SIGBUS for readers";
-    EXPECT_NE(::ftruncate(seg->data_fd(), 100), 0) << "shrinkable: SIGBUS for readers";
+    EXPECT_NE(::ftruncate(seg->fd(), 100), 0) << "shrinkable: SIGBUS for readers";
 }
 
-TEST(MemfdSegment, readOnlyDataCannotBeMappedOrReopenedWritable) {
+TEST(MemfdSegment, readOnlyDescriptorsCannotBeMappedOrReopenedWritable) {
     const auto request = request_for("memfd/topic");
-    auto seg = MappedSegment::create(request, *plan_segment(request));
+    auto seg = TopicSegment::create(request, *plan_segment(request));
     ASSERT_TRUE(seg);
-    auto read_only = seg->read_only_data();
+    auto read_only = seg->memory().read_only_fd();
     ASSERT_TRUE(read_only) << read_only.error().message;
     EXPECT_EQ(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_only->get(), 0),
               MAP_FAILED);
@@ -105,25 +102,24 @@ TEST(MemfdSegment, readOnlyDataCannotBeMappedOrReopenedWritable) {
 }
 
 TEST(MemfdSegment, memoryOfAnotherProgramIsRefused) {
-    const Bytes junk{std::vector<std::byte>(8192, std::byte{0x5a}),
-                     std::vector<std::byte>(8192, std::byte{0x5a})};
-    expect_error(map_bytes(junk), ErrorCode::not_a_segment, "not an ipcbus segment");
+    expect_error(map_bytes(std::vector<std::byte>(8192, std::byte{0x5a})), ErrorCode::not_a_segment,
+                 "not an ipcbus topic segment");
 }
 
 TEST(MemfdSegment, truncatedSegmentIsRefused) {
     auto bytes = valid_bytes(request_for("memfd/topic"));
-    bytes.data.resize(bytes.data.size() / 2);
+    bytes.resize(bytes.size() / 2);
     expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
-    bytes.control.resize(100);
+    bytes.resize(100);
     expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
-    bytes.control.clear();
+    bytes.clear();
     expect_error(map_bytes(bytes), ErrorCode::corrupt_segment, "truncated");
 }
 
 TEST(MemfdSegment, segmentOfAnotherLayoutVersionIsRefused) {
     auto bytes = valid_bytes(request_for("memfd/topic"));
     const std::uint32_t future = layout::kLayoutVersion + 1;
-    std::memcpy(bytes.control.data() + offsetof(layout::TopicHeader, layout_version), &future,
+    std::memcpy(bytes.data() + offsetof(layout::TopicHeader, layout_version), &future,
                 sizeof future);
     expect_error(map_bytes(bytes), ErrorCode::version_mismatch,
                  "layout version " + std::to_string(future));

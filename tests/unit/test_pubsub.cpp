@@ -46,7 +46,9 @@ TEST_F(PubSubTest, typedMessageArrivesZeroCopyWithItsInfo) {
     auto loan = pub->loan();
     ASSERT_TRUE(loan);
     **loan = Tick{42, 1.5, 1.75};
-    EXPECT_EQ(pub->publish(std::move(*loan)), 0U);
+    auto published = pub->publish(std::move(*loan));
+    ASSERT_TRUE(published);
+    EXPECT_EQ(*published, 0U);
 
     auto taken = sub->take();
     ASSERT_TRUE(taken);
@@ -86,7 +88,7 @@ TEST_F(PubSubTest, bridgedMessageKeepsItsOriginSequence) {
     auto carried = pub->loan(8);
     ASSERT_TRUE(carried);
     carried->set_origin_sequence(41'000);
-    pub->publish(std::move(*carried));
+    ASSERT_TRUE(pub->publish(std::move(*carried)));
     const std::array<std::byte, 8> local{};
     ASSERT_TRUE(pub->send(local));
     auto first = sub->take();
@@ -148,28 +150,69 @@ TEST_F(PubSubTest, slowSubscriberLosesExactlyTheOverwrittenMessages) {
     EXPECT_EQ(sub->lost(), 84U);
 }
 
-TEST_F(PubSubTest, droppedLoanIsSkippedNotDelivered) {
+// A loan gets its sequence only when published: one dropped unpublished is never seen.
+TEST_F(PubSubTest, droppedLoanIsNeverSeenByReaders) {
     auto pub = ipcbus::Publisher<Tick>::create(node_, "skip/loan");
     auto sub = ipcbus::Subscriber<Tick>::create(node_, "skip/loan");
     { auto abandoned = pub->loan(); }
-    ASSERT_TRUE(pub->send(Tick{9, 0, 0}));
-    auto got = sub->take_copy();
+    auto sent = pub->send(Tick{9, 0, 0});
+    ASSERT_TRUE(sent);
+    EXPECT_EQ(*sent, 0U);
+    ipcbus::SampleInfo info{};
+    auto got = sub->take_copy(&info);
     ASSERT_TRUE(got && got->has_value());
     EXPECT_EQ((*got)->id, 9U);
-    EXPECT_EQ(sub->skipped(), 1U);
+    EXPECT_EQ(info.sequence, 0U);
+    EXPECT_EQ(sub->skipped(), 0U);
     EXPECT_EQ(sub->lost(), 0U);
 }
 
-TEST_F(PubSubTest, loansAreLimitedSoAPublisherCannotLapItself) {
+// Loans are private buffers: holding them takes no frame, so a publisher holding as many
+// as it may still sends a whole ring and more; only the number of loans is limited.
+TEST_F(PubSubTest, loansAreLimitedButHoldingThemBlocksNothing) {
     auto pub = ipcbus::RawPublisher::create(node_, "many/loans", {4, 8, 0});
+    ASSERT_TRUE(pub);
     std::vector<ipcbus::RawLoan> held;
-    for (int i = 0; i < 2; ++i) held.push_back(std::move(pub->loan(8)).value());
+    for (std::size_t i = 0; i < pub->max_loans(); ++i)
+        held.push_back(std::move(pub->loan(8)).value());
     auto refused = pub->loan(8);
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error(), ipcbus::LoanError::too_many_loans);
-    (void)pub->publish(std::move(held.back()));
+    const std::array<std::byte, 8> message{};
+    for (int i = 0; i < 12; ++i) ASSERT_TRUE(pub->send(message)) << "send " << i;
+    ASSERT_TRUE(pub->publish(std::move(held.back())));
     held.pop_back();
     EXPECT_TRUE(pub->loan(8));
+}
+
+// A publish that fails leaves the loan to its owner, who may publish it again.
+TEST_F(PubSubTest, aLoanRefusedByPublishCanBePublishedLater) {
+    const ipcbus::TopicOptions reliable{4, 8, 0, ipcbus::DeliveryMode::reliable};
+    auto pub = ipcbus::RawPublisher::create(node_, "retry/loan", reliable);
+    auto sub = ipcbus::RawSubscriber::create(node_, "retry/loan", reliable);
+    ASSERT_TRUE(pub && sub);
+    pub->set_block_timeout(std::chrono::nanoseconds(0));
+    const std::array<std::byte, 8> message{};
+    while (pub->send(message)) {
+    }
+    auto loan = pub->loan(8);
+    ASSERT_TRUE(loan);
+    loan->data()[0] = std::byte{7};
+    auto refused = pub->publish(std::move(*loan));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), ipcbus::LoanError::would_block);
+    ASSERT_TRUE(loan->valid()) << "a failed publish must leave the loan to its owner";
+    std::array<std::byte, 8> buffer{};
+    while (true) {
+        auto got = sub->take_copy(buffer);
+        ASSERT_TRUE(got);
+        if (!got->has_value()) break;
+    }
+    auto again = pub->publish(std::move(*loan));
+    ASSERT_TRUE(again) << ipcbus::to_string(again.error());
+    auto got = sub->take_copy(buffer);
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ(buffer[0], std::byte{7});
 }
 
 TEST_F(PubSubTest, payloadOverSlotSizeIsRefused) {
@@ -266,8 +309,14 @@ TEST_F(PubSubTest, registryShowsTypeParametersAndReaderProgress) {
     auto sub = ipcbus::Subscriber<Tick>::create(node_, "md/registry");
     ASSERT_TRUE(pub && sub);
     for (std::uint64_t i = 0; i < 40; ++i) ASSERT_TRUE(pub->send(Tick{i, 0, 0}));
-    auto got = sub->take_copy();
-    ASSERT_TRUE(got && got->has_value());
+    std::uint64_t received = 0;
+    for (;;) {  // readers publish their progress in batches, and whenever they run dry
+        auto got = sub->take_copy();
+        ASSERT_TRUE(got);
+        if (!got->has_value()) break;
+        ++received;
+    }
+    EXPECT_EQ(received, 32U);
     auto topics = node_.list_topics();
     ASSERT_TRUE(topics && topics->size() == 1);
     const ipcbus::TopicInfo& t = topics->front();
@@ -281,7 +330,14 @@ TEST_F(PubSubTest, registryShowsTypeParametersAndReaderProgress) {
     ASSERT_EQ(t.readers.size(), 1U);
     EXPECT_EQ(t.readers[0].pid, ::getpid());
     EXPECT_EQ(t.readers[0].lost, 8U);
-    EXPECT_EQ(t.readers[0].next_sequence, 9U);
+    EXPECT_EQ(t.readers[0].next_sequence, 40U);
+    EXPECT_EQ(t.readers[0].received, 32U);
+    EXPECT_EQ(t.readers[0].held, 0U);
+    EXPECT_FALSE(t.readers[0].asleep);
+    ASSERT_EQ(t.publisher_details.size(), 1U);
+    EXPECT_EQ(t.publisher_details[0].pid, ::getpid());
+    EXPECT_EQ(t.publisher_details[0].published, 40U);
+    EXPECT_EQ(t.publisher_details[0].blocked_since_ns, 0U);
 }
 
 TEST_F(PubSubTest, errorCodesHaveNames) {

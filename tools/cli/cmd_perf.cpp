@@ -76,7 +76,10 @@ void publish_stamped(RawPublisher& publisher, std::size_t size, std::uint64_t in
     }
     const perf::Stamp stamp{monotonic_ns(), index};
     std::memcpy(loan->data().data(), &stamp, sizeof stamp);
-    (void)publisher.publish(std::move(*loan));
+    if (auto published = publisher.publish(std::move(*loan)); !published) {
+        throw CliError(fmt::format("topic '{}': publish failed: {}", publisher.topic(),
+                                   to_string(published.error())));
+    }
 }
 
 // Publishes the warm-up and measured messages, paced by spinning on the clock (a sleep
