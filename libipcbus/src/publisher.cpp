@@ -139,7 +139,7 @@ bool wait_for_space(PublisherImpl& p, Attempt attempt) noexcept {
         // seq_cst increment, then the membarrier: readers' stores of their released
         // position before it are visible to the re-check below, and their loads of the
         // count after it see it raised (so they wake us): either we see the space, or
-        // they see us waiting (ring.cpp, HeldSet::publish).
+        // they see us waiting (ring_reader.cpp, HeldSet::publish).
         header.space_waiters.fetch_add(1, std::memory_order_seq_cst);
         const bool fenced = heavy_fence();
         const std::atomic<std::uint32_t>* gate = p.readers.gate_futex();

@@ -193,8 +193,6 @@ class RingWriter {
     const layout::DomainClock* clock_;
     bool membarrier_ok_;  // sleeping readers' membarrier orders our plain commits
     bool fence_on_ = true;
-    bool exclusive_ = false;   // last publish took the exclusive path
-    std::uint64_t next_ = 0;   // exclusive mode: the next sequence (mirrors the cursor)
     std::uint64_t limit_ = 0;  // reliable mode: sequences below this may be claimed
     std::uint64_t published_ = 0;
     std::uint32_t in_publish_ = 0;  // our last value of entry_->in_publish

@@ -22,7 +22,7 @@ std::optional<std::uint32_t> claim_roster_entry(const SegmentView& view, std::in
         }
         e.state.store(static_cast<std::uint32_t>(RosterState::claiming), std::memory_order_relaxed);
         // seq_cst, before the entry is activated: a publisher's scan that reads the count
-        // after this covers the entry (ReaderSet::oldest_needed in ring.cpp).
+        // after this covers the entry (ReaderSet::oldest_needed in reader_set.cpp).
         if (view.header->rows_in_use.load(std::memory_order_relaxed) <= i) {
             view.header->rows_in_use.store(i + 1, std::memory_order_seq_cst);
         }

@@ -18,7 +18,7 @@ Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& requ
     const bool publisher = role == protocol::Role::publisher;
     nlohmann::json open_request = protocol::make_open(request, role);
     // A lone publisher may claim with plain stores only if the daemon can revoke that
-    // safely: its process must be registered for membarrier (ring.cpp, revoke_exclusive).
+    // safely: its process must be registered for membarrier (ring_writer.cpp, revoke_exclusive).
     if (publisher) open_request["exclusive_ok"] = register_for_heavy_fence();
     auto reply = node.daemon()->call(open_request);
     if (!reply) return std::move(reply).error();

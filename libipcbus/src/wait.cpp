@@ -105,7 +105,7 @@ bool publishers_fence(const SegmentView& view) noexcept {
     for (std::uint32_t i = 0; i < view.max_publishers; ++i) {
         const layout::PublisherEntry& p = view.publishers[i];
         // seq_cst: after our seq_cst announcement (Dekker with the publisher's store of
-        // fence_on = 0 followed by its re-check of our sleep word, ring.cpp).
+        // fence_on = 0 followed by its re-check of our sleep word, ring_writer.cpp).
         if (p.state.load(std::memory_order_seq_cst) !=
             static_cast<std::uint32_t>(layout::PublisherState::active)) {
             continue;

@@ -3,7 +3,10 @@
 // buffer pool, one wake-up per sleep, and hostile values in readers' memory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -119,6 +122,33 @@ TEST_P(RingTest, readerRowMirrorsPositionAndLossesWhenPublished) {
     EXPECT_EQ(entry.row->lost.load(), 12U);
     EXPECT_EQ(entry.row->position.load(), 13U);
     EXPECT_EQ(entry.row->received.load(), 1U);
+}
+
+// --- the exclusive path given up and granted again --------------------------------------
+
+// A lone publisher loses the exclusive path to a second one (revoked while it is between
+// publishes, so it never takes the shared path itself), the second publishes and leaves,
+// and the first gets the exclusive path back: it must go on from the cursor as it is now.
+// Found by the chaos test: it went on from where it had stopped, wrote over the second
+// publisher's messages and moved the cursor backwards.
+TEST(ExclusivePath, regrantedPublisherGoesOnFromTheCursorAsItIsNow) {
+    HeapSegment seg(8);
+    Writer first(seg, 1, true);
+    Writer second(seg, 2, false);
+    EXPECT_EQ(first.send(10), 0U);
+    EXPECT_EQ(first.send(11), 1U);
+    ASSERT_TRUE(revoke_exclusive(seg.view(), 0));  // first is outside a publish
+    EXPECT_EQ(second.send(20), 2U);
+    EXPECT_EQ(second.send(21), 3U);
+    seg.header().exclusive.store(layout::kExclusiveOwned | 1);  // second left: the daemon regrants
+    EXPECT_EQ(first.send(12), 4U);
+    EXPECT_EQ(seg.header().write_cursor.load(), 5U);
+    RingReader reader(seg.view(), nullptr, 0);
+    for (const std::uint64_t expected : {10, 11, 20, 21, 12}) {
+        Polled m{};
+        ASSERT_EQ(reader.poll(m), PollStatus::message);
+        EXPECT_EQ(payload_of(m), expected);
+    }
 }
 
 // --- frames the reader finds in odd states (written directly, as another process would) ---
@@ -574,6 +604,57 @@ TEST(RingThreads, reliableWriterNeverOverwritesWhatAThreadStillReads) {
     held.idle();
     producer.join();
     EXPECT_EQ(r.lost(), 0U);
+}
+
+// Two members of one consumer group as threads, a reliable publisher as a third: every
+// message goes to exactly one member, none is lost, and the publisher never reuses a
+// frame a member still reads.
+TEST(RingThreads, groupMembersShareEveryMessageExactlyOnce) {
+    constexpr std::uint64_t kCount = 20'000;
+    HeapSegment seg(HeapOptions{16, 64, 4, DeliveryMode::reliable, 2}, "unit/gthreads");
+    auto group = seg.add_group();
+    auto first = seg.add_member(group);
+    auto second = seg.add_member(group);
+    std::thread producer([&] {
+        Writer w(seg, 1, false);
+        for (std::uint64_t i = 0; i < kCount;) {
+            std::uint64_t seq = 0;
+            if (w.send(i, seq) == PublishStatus::published) {
+                ++i;
+            } else {
+                std::this_thread::yield();
+            }
+        }
+    });
+    std::atomic<std::uint64_t> taken{0};
+    auto consume = [&](const HeapSegment::Entry& member, std::vector<std::uint64_t>& got) {
+        GroupReader reader(seg.view(), member.row, member.index, group.group);
+        while (taken.load() < kCount) {
+            Polled m{};
+            std::uint32_t slot = 0;
+            if (reader.poll(m, slot) != PollStatus::message) {
+                reader.idle();
+                std::this_thread::yield();
+                continue;
+            }
+            // Reliable: the frame is ours until we release it, so it must be intact.
+            EXPECT_EQ(payload_of(m), m.sequence);
+            got.push_back(m.sequence);
+            reader.release(slot);
+            taken.fetch_add(1);
+        }
+        reader.idle();
+    };
+    std::vector<std::uint64_t> a, b;
+    std::thread other(consume, std::cref(second), std::ref(b));
+    consume(first, a);
+    other.join();
+    producer.join();
+    std::vector<std::uint64_t> all(a);
+    all.insert(all.end(), b.begin(), b.end());
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), kCount) << "a message was lost or delivered twice";
+    for (std::uint64_t i = 0; i < kCount; ++i) ASSERT_EQ(all[i], i);
 }
 
 }  // namespace
