@@ -195,8 +195,11 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
 
 // Readers and publishers that died while no daemon was watching would hold the topic
 // for ever: their entries are freed (a dead publisher's unfinished frame passed over).
+// And whatever the previous daemon had not resolved yet (a hole a dead publisher left,
+// which it was waiting out) is looked for again.
 void Daemon::State::clean_up_after_the_dead(Topic& topic) {
     if (!topic.writable) return;  // the roster and the frames cannot be written yet
+    topic.holes_suspected_since = std::chrono::steady_clock::now();
     const detail::SegmentView& view = topic.segment.view();
     for (std::uint32_t i = 0; i < view.max_readers; ++i) {
         const layout::RosterEntry& e = view.roster[i];

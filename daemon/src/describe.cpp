@@ -67,13 +67,14 @@ json Daemon::State::describe(const Topic& t) const {
             kind == layout::RosterKind::group) {
             continue;
         }
-        json reader{{"pid", e.pid.load(std::memory_order_relaxed)}};
+        json reader{{"pid", e.pid.load(std::memory_order_relaxed)}, {"entry", i}};
         if (const layout::ReaderRow* row = reader_row(t, i)) {
             reader["next"] = row->position.load(std::memory_order_relaxed);
             reader["lost"] = row->lost.load(std::memory_order_relaxed);
             reader["skipped"] = row->skipped.load(std::memory_order_relaxed);
             reader["received"] = row->received.load(std::memory_order_relaxed);
             reader["held"] = row->held.load(std::memory_order_relaxed);
+            reader["released"] = row->released.load(std::memory_order_relaxed);
             reader["asleep"] =
                 (row->sleep.load(std::memory_order_relaxed) & layout::kSleepersMask) != 0;
         }

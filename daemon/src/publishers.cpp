@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <set>
 
 #include "ipc/futex.hpp"
 #include "ring.hpp"
@@ -209,6 +210,19 @@ void Daemon::State::scan_stalls(Topic& topic, std::chrono::steady_clock::time_po
     if (!topic.holes_suspected_since) return;
     std::vector<std::uint64_t> found;
     detail::find_holes(view, found, 64);
+    // A hole that a publisher's entry names as its claim is that publisher's, alive (its
+    // stall is handled above, after the unblock timeout) or dead (handled when the daemon
+    // learns of its death): only the others are dead publishers' leftovers.
+    std::set<std::uint64_t> claimed;
+    for (std::uint32_t i = 0; i < view.max_publishers; ++i) {
+        const layout::PublisherEntry& e = view.publishers[i];
+        // Relaxed: a snapshot; skip_hole decides by CAS.
+        if (e.state.load(std::memory_order_relaxed) ==
+            static_cast<std::uint32_t>(layout::PublisherState::active)) {
+            claimed.insert(e.claiming.load(std::memory_order_relaxed));
+        }
+    }
+    std::erase_if(found, [&](std::uint64_t seq) { return claimed.contains(seq); });
     std::map<std::uint64_t, std::chrono::steady_clock::time_point> still;
     for (const std::uint64_t seq : found) {
         const auto it = topic.holes.find(seq);

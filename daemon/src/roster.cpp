@@ -77,9 +77,12 @@ Result<std::uint32_t> Daemon::State::join_group(Topic& topic, const std::string&
         free_entry(topic, *entry);
         return std::move(ok).error();
     }
+    // Publishers get the segment before the entry is active: should the daemon die in
+    // between, no active entry is left whose segment publishers lack (they would gate on
+    // its start until a daemon is back).
+    send_entry_to_publishers(topic, *entry);
     activate_entry(topic, *entry, history);
     topic.groups.emplace(name, Group{*entry, 0});
-    send_entry_to_publishers(topic, *entry);
     spdlog::info("topic '{}': consumer group '{}' created (roster entry {})", topic.name, name,
                  *entry);
     return *entry;
@@ -119,12 +122,12 @@ Result<json> Daemon::State::add_subscriber(Client& client, int fd, Topic& topic,
         end_lonely_group();
         return std::move(ok).error();
     }
+    send_entry_to_publishers(topic, *entry);  // before activation: see join_group()
     activate_entry(topic, *entry, group.empty() ? req.reader.history : 0);
     if (!group.empty()) ++topic.groups.at(group).members;
     Handle handle{fd, {}, protocol::Role::subscriber, *entry, 0, {}, false, false};
     handle.group = group;
     const std::uint64_t id = add_handle(client, fd, topic, std::move(handle));
-    send_entry_to_publishers(topic, *entry);
     pass_fds = {topic.read_only.get(), topic.roster_segments[*entry]->fd()};
     json reply{{"ok", true},
                {"handle", id},

@@ -311,8 +311,10 @@ bool DaemonClient::wait_for_hangup() {
         pollfd fds[2] = {{fd, POLLIN | POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) return false;
         if (stopping_.load()) return false;
-        if ((fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+        // Events the daemon sent before it went away first: a reader's segment that a
+        // publisher never mapped would hold a reliable topic back until a daemon is back.
         if ((fds[0].revents & POLLIN) != 0) drain_events();
+        if ((fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
     }
 }
 

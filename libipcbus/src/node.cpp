@@ -57,6 +57,8 @@ TopicInfo topic_from_json(const nlohmann::json& t) {
             reader.received = field<std::uint64_t>(r, "received");
             reader.held = field<std::uint32_t>(r, "held");
             reader.asleep = field<bool>(r, "asleep");
+            reader.released = field<std::uint64_t>(r, "released");
+            reader.roster_entry = field<std::uint32_t>(r, "entry");
             info.readers.push_back(std::move(reader));
         }
     }

@@ -71,6 +71,33 @@ std::size_t size_of_message(std::uint64_t counter, std::size_t slot_size) {
     return sizeof(PayloadHeader) + static_cast<std::size_t>(counter * 7919 % span);
 }
 
+// A publisher that waited out its block timeout says who held it back (to stderr, which
+// the test's log keeps): the readers as the daemon sees them.
+void report_blocked(const ipcbus::Node& node, const std::string& topic, std::uint32_t id) {
+    auto topics = node.list_topics();
+    if (!topics) {
+        std::cerr << "[chaos] publisher " << id << " blocked on " << topic
+                  << "; the daemon cannot say by whom: " << topics.error().message << std::endl;
+        return;
+    }
+    for (const auto& t : *topics) {
+        if (t.name != topic) continue;
+        std::cerr << "[chaos] publisher " << id << " blocked on " << topic << " at " << t.published
+                  << ":";
+        for (const auto& r : t.readers) {
+            std::cerr << " {entry " << r.roster_entry << " pid " << r.pid << " next "
+                      << r.next_sequence << " released " << r.released << " held " << r.held
+                      << (r.asleep ? " asleep" : "") << (r.group.empty() ? "" : " " + r.group)
+                      << "}";
+        }
+        for (const auto& g : t.groups) {
+            std::cerr << " {group " << g.name << " members " << g.members << " next "
+                      << g.next_sequence << "}";
+        }
+        std::cerr << std::endl;
+    }
+}
+
 int publish(const ipcbus::Node& node, const std::string& topic, const Args& args) {
     auto pub = ipcbus::RawPublisher::create(node, topic, topic_options(args));
     if (!pub) return fail(pub.error().message);
@@ -88,6 +115,7 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
                 auto loan = pub->loan(size_of_message(total, slot));
                 if (!loan && loan.error() == ipcbus::LoanError::would_block) {
                     ++blocked;  // the test fails on it: report now rather than hang
+                    report_blocked(node, topic, number);
                     break;
                 }
                 if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
@@ -98,6 +126,7 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
                 }
                 if (!published && published.error() == ipcbus::LoanError::would_block) {
                     ++blocked;  // the test fails on it: report now rather than hang
+                    report_blocked(node, topic, number);
                     break;
                 }
                 if (!published) return fail(std::string(ipcbus::to_string(published.error())));

@@ -322,6 +322,29 @@ class ChaosTest : public ipcbus::test::DomainTest {
         // opener would create the topic anew (see ARCHITECTURE.md, Restart).
         ASSERT_TRUE(ipcbus::test::eventually([&] { return registry_matches(false); }))
             << "the clients did not re-register with the restarted daemon";
+        if (HasFailure()) describe_topics();
+    }
+
+    // After a failure: what the daemon sees of every topic (who holds what back).
+    void describe_topics() {
+        auto listed = node_.list_topics();
+        if (!listed) return;
+        for (const auto& t : *listed) {
+            std::fprintf(stderr, "[chaos] %s: cursor %llu\n", t.name.c_str(),
+                         static_cast<unsigned long long>(t.published));
+            for (const auto& r : t.readers) {
+                std::fprintf(
+                    stderr,
+                    "[chaos]   reader entry %u pid %d next %llu released %llu held %u%s %s\n",
+                    r.roster_entry, r.pid, static_cast<unsigned long long>(r.next_sequence),
+                    static_cast<unsigned long long>(r.released), r.held, r.asleep ? " asleep" : "",
+                    r.group.c_str());
+            }
+            for (const auto& g : t.groups) {
+                std::fprintf(stderr, "[chaos]   group %s members %u next %llu\n", g.name.c_str(),
+                             g.members, static_cast<unsigned long long>(g.next_sequence));
+            }
+        }
     }
 
     static std::optional<Report> finish(Reader& r) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,6 +97,82 @@ TEST_F(DataPathTest, hostileSubscriberCannotCostAReliableReaderAMessage) {
     EXPECT_TRUE(scribbler.wait_for_line("rounds"));
     EXPECT_EQ(scribbler.wait(), 0);
     EXPECT_EQ(pub.wait(), 0);
+}
+
+// Sums the counts of a delivery peer's "result delivered=... lost=... torn=... skipped=..."
+// line: every message accounted for once.
+std::uint64_t accounted(const std::string& result) {
+    std::uint64_t total = 0;
+    for (const char* key : {"delivered=", "lost=", "torn=", "skipped="}) {
+        const auto at = result.find(key);
+        if (at != std::string::npos) total += std::stoull(result.substr(at + std::strlen(key)));
+    }
+    return total;
+}
+
+// A hostile member of one consumer group scribbles over everything it can map, its own
+// group's segment included: it may ruin its own group, but another group and a plain
+// reader of the same topic must account for every message, undamaged.
+TEST_F(DataPathTest, hostileGroupMemberDisturbsOnlyItsOwnGroup) {
+    const std::vector<std::string> topic{"capacity=256", "size=64", "mode=overwrite"};
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), topic.begin(), topic.end());
+        return a;
+    };
+    ChildProcess member = delivery(
+        with({"subscribe", domain_, "hostile/group", "group=good", "expect=20000", "strict=0"}));
+    ASSERT_EQ(member.wait_for_line("ready"), "ready");
+    ChildProcess plain =
+        delivery(with({"subscribe", domain_, "hostile/group", "expect=20000", "strict=0"}));
+    ASSERT_EQ(plain.wait_for_line("ready"), "ready");
+    ChildProcess scribbler = hostile(with({"scribble", domain_, "hostile/group", "group=evil"}));
+    ASSERT_TRUE(scribbler.wait_for_line("scribbling")) << "the scribbler did not start";
+    ChildProcess pub = delivery(with({"publish", domain_, "hostile/group", "count=20000"}));
+    EXPECT_EQ(pub.wait_for_line("done"), "done 20000");
+    for (ChildProcess* reader : {&member, &plain}) {
+        const auto result = reader->wait_for_line("result");
+        ASSERT_TRUE(result) << "an honest reader never accounted for all messages";
+        EXPECT_NE(result->find("bad=0"), std::string::npos) << *result;
+        EXPECT_EQ(accounted(*result), 20000U) << *result;
+        EXPECT_EQ(reader->wait(), 0);
+    }
+    scribbler.close_stdin();
+    EXPECT_TRUE(scribbler.wait_for_line("rounds"));
+    EXPECT_EQ(scribbler.wait(), 0) << "the scribbler crashed on its own garbage";
+    EXPECT_EQ(pub.wait(), 0);
+}
+
+// A reader's segment reaches a publisher as an event on its daemon connection. Found by
+// the chaos test: when the daemon died right after sending it, the publisher saw the
+// hang-up first and dropped the event, and a reliable topic's publishers then gated on
+// the reader's start until a daemon came back. Stopping the publisher while the reader
+// subscribes and the daemon dies puts the event and the hang-up before it together.
+TEST_F(DataPathTest, readerSegmentSentJustBeforeTheDaemonDiedStillReachesPublishers) {
+    const std::vector<std::string> topic{"capacity=16", "size=64", "mode=reliable"};
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), topic.begin(), topic.end());
+        return a;
+    };
+    ChildProcess pub = delivery(
+        with({"publish", domain_, "restart/event", "count=200", "timeout_ms=3000", "wait=1"}));
+    ASSERT_EQ(pub.wait_for_line("ready"), "ready");
+    ASSERT_EQ(::kill(pub.pid(), SIGSTOP), 0);
+    ASSERT_TRUE(pub.wait_stopped());
+    ChildProcess reader =
+        delivery(with({"subscribe", domain_, "restart/event", "expect=200", "strict=1"}));
+    ASSERT_EQ(reader.wait_for_line("ready"), "ready");
+    daemon_->kill_hard();
+    pub.resume();
+    ASSERT_TRUE(pub.write_line("go"));
+    EXPECT_EQ(pub.wait_for_line("done"), "done 200")
+        << "the publisher never learnt of the reader: it gated on the reader's start";
+    const auto result = reader.wait_for_line("result");
+    ASSERT_TRUE(result);
+    EXPECT_EQ(*result, "result delivered=200 lost=0 torn=0 skipped=0 bad=0");
+    EXPECT_EQ(pub.wait(), 0);
+    EXPECT_EQ(reader.wait(), 0);
+    daemon_ = ipcbus::test::start_daemon(domain_);  // for the registry check at the end
+    ASSERT_TRUE(daemon_);
 }
 
 // A publisher that holds a loan (a camera driver waiting for its next frame) and is then

@@ -2,7 +2,8 @@
 // tests (reliable mode, many publishers, consumer groups, history).
 //
 //   ipcbus_test_delivery_peer publish DOMAIN TOPIC [key=value ...]
-//       prints "ready", publishes `count` checksummed messages carrying publisher number
+//       prints "ready" (with wait=1 then waits for a line on stdin), publishes `count`
+//       checksummed messages carrying publisher number
 //       `pub` and a per-publisher counter, prints "done <count>". In reliable mode with
 //       timeout_ms >= 0, the first would_block prints "would_block <counter>"; it then
 //       waits for ever (timeout -1) and goes on.
@@ -71,6 +72,10 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
     const long long timeout_ms = args.number("timeout_ms", -1);
     if (timeout_ms >= 0) pub->set_block_timeout(std::chrono::milliseconds(timeout_ms));
     std::cout << "ready" << std::endl;
+    if (args.number("wait", 0) != 0) {
+        std::string line;
+        std::getline(std::cin, line);
+    }
     bool told = false;
     for (std::uint64_t i = 0; i < count;) {
         auto loan = pub->loan(size);

@@ -38,6 +38,11 @@ struct ReaderInfo {
     std::uint64_t received = 0;
     std::uint32_t held = 0;  // zero-copy samples it holds right now
     bool asleep = false;     // blocked in a wait (else busy-polling or working)
+    // Reliable topics and pool topics: no message from here on may be reused yet (the
+    // oldest sample it still holds, or its position). The least of all readers' is what
+    // holds a reliable publisher back.
+    std::uint64_t released = 0;
+    std::uint32_t roster_entry = 0;  // its entry in the topic's roster
 };
 
 /// One publisher of a topic.
