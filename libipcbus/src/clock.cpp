@@ -72,18 +72,25 @@ void TscCalibrator::publish(std::uint64_t base_tsc, std::uint64_t base_ns,
     base_tsc_ = base_tsc;
     base_ns_ = base_ns;
     mult_ = mult;
-    // A seqlock writer: odd while the fields change. Relaxed stores of the fields between
-    // the release fence and the release store of the even sequence (readers pair with an
-    // acquire load, then an acquire fence before their re-check).
-    const std::uint32_t s = clock_->sequence.load(std::memory_order_relaxed);
-    clock_->sequence.store(s + 1, std::memory_order_relaxed);
+    // Relaxed: only the daemon writes it.
+    const std::uint32_t current = clock_->active.load(std::memory_order_relaxed) & 1U;
+    const std::uint32_t next = calibrated_ ? current ^ 1U : current;
+    layout::TscCalibration& c = clock_->calibration[next];
+    // A seqlock writer, for a reader still on this calibration from a second ago: odd
+    // while the fields change (a release fence after the odd store, a release store of the
+    // even one; readers pair with an acquire load and an acquire fence before their
+    // re-check). Relaxed stores of the fields in between.
+    const std::uint32_t s = c.sequence.load(std::memory_order_relaxed);
+    c.sequence.store(s + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    clock_->base_tsc.store(base_tsc, std::memory_order_relaxed);
-    clock_->base_ns.store(base_ns, std::memory_order_relaxed);
-    clock_->mult.store(mult, std::memory_order_relaxed);
-    clock_->shift.store(kShift, std::memory_order_relaxed);
-    clock_->tsc_usable.store(1, std::memory_order_relaxed);
-    clock_->sequence.store(s + 2, std::memory_order_release);
+    c.base_tsc.store(base_tsc, std::memory_order_relaxed);
+    c.base_ns.store(base_ns, std::memory_order_relaxed);
+    c.mult.store(mult, std::memory_order_relaxed);
+    c.shift.store(kShift, std::memory_order_relaxed);
+    c.sequence.store(s + 2, std::memory_order_release);
+    // Release: readers that see the switch (acquire) see the calibration complete.
+    clock_->active.store(next, std::memory_order_release);
+    clock_->tsc_usable.store(1, std::memory_order_release);
 }
 
 int TscCalibrator::tick() noexcept {

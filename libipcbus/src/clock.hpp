@@ -44,9 +44,13 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-/// The time-stamp counter (0 where there is none).
+/// The time-stamp counter (0 where there is none), read in program order: the lfence
+/// keeps the read from executing before earlier instructions have (a bare rdtsc may run
+/// ahead of a load it follows, so a timestamp taken after seeing a message could be older
+/// than the message's). The vDSO's clock_gettime orders its read the same way.
 inline std::uint64_t read_tsc() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
+    _mm_lfence();
     return __rdtsc();
 #else
     return 0;
@@ -69,21 +73,31 @@ inline std::uint64_t tsc_to_ns(std::uint64_t tsc, std::uint64_t base_tsc, std::u
 /// The bus clock: the domain's TSC calibration when the daemon published a usable one,
 /// else CLOCK_MONOTONIC. `clock` may be null (no domain segment: CLOCK_MONOTONIC).
 inline std::uint64_t bus_clock_ns(const layout::DomainClock* clock) noexcept {
-    if (clock == nullptr) return monotonic_ns();
+    // Acquire: set once, after the first calibration (pairs with its release store).
+    if (clock == nullptr || clock->tsc_usable.load(std::memory_order_acquire) == 0) {
+        return monotonic_ns();
+    }
+    // The daemon rewrites only the calibration readers do not use, a second after it
+    // stopped being current: a retry is needed only by a reader preempted in here for that
+    // long, and a fallback to CLOCK_MONOTONIC only after four such preemptions in a row.
     for (int attempt = 0; attempt < 4; ++attempt) {
-        // Acquire: pairs with the daemon's release store ending an update (seqlock).
-        const std::uint32_t begin = clock->sequence.load(std::memory_order_acquire);
-        if ((begin & 1U) != 0) continue;  // being rewritten
-        // Relaxed: the fields are validated by the sequence re-check below.
-        if (clock->tsc_usable.load(std::memory_order_relaxed) == 0) return monotonic_ns();
-        const std::uint64_t base_tsc = clock->base_tsc.load(std::memory_order_relaxed);
-        const std::uint64_t base_ns = clock->base_ns.load(std::memory_order_relaxed);
-        const std::uint64_t mult = clock->mult.load(std::memory_order_relaxed);
-        const std::uint32_t shift = clock->shift.load(std::memory_order_relaxed);
+        // Acquire: pairs with the daemon's release store switching to a calibration it
+        // has finished writing.
+        const std::uint32_t index = clock->active.load(std::memory_order_acquire) & 1U;
+        const layout::TscCalibration& c = clock->calibration[index];
+        // Acquire: pairs with the release store that ended the calibration's last update.
+        const std::uint32_t begin = c.sequence.load(std::memory_order_acquire);
+        // Relaxed: validated by the sequence re-check below.
+        const std::uint64_t base_tsc = c.base_tsc.load(std::memory_order_relaxed);
+        const std::uint64_t base_ns = c.base_ns.load(std::memory_order_relaxed);
+        const std::uint64_t mult = c.mult.load(std::memory_order_relaxed);
+        const std::uint32_t shift = c.shift.load(std::memory_order_relaxed);
         const std::uint64_t tsc = read_tsc();
-        // Acquire fence: the field loads above happen before the sequence re-check.
+        // Acquire fence: the field loads above happen before the sequence re-check (pairs
+        // with the daemon's release fence after it made the sequence odd).
         std::atomic_thread_fence(std::memory_order_acquire);
-        if (clock->sequence.load(std::memory_order_relaxed) == begin && shift < 64) {
+        if ((begin & 1U) == 0 && c.sequence.load(std::memory_order_relaxed) == begin &&
+            shift < 64) {
             return tsc_to_ns(tsc, base_tsc, base_ns, mult, shift);
         }
     }

@@ -72,7 +72,8 @@ TEST(SegmentLayout, readerAndGroupShapesArePinned) {
     EXPECT_EQ(offsetof(GroupState, cursor), 64U) << kBump;
     EXPECT_EQ(offsetof(GroupState, orphans), 192U) << kBump;
     EXPECT_EQ(kMaxOrphans, 64U) << kBump;
-    EXPECT_EQ(sizeof(DomainClock), 64U) << kBump;
+    EXPECT_EQ(sizeof(DomainClock), 128U) << kBump;
+    EXPECT_EQ(offsetof(DomainClock, calibration), 32U) << kBump;
     EXPECT_EQ(kNoSequence, ~0ULL) << kBump;
     EXPECT_EQ(kPendingBit, 1ULL << 62) << kBump;
 }

@@ -378,20 +378,29 @@ struct alignas(kCacheLine) GroupState {
 
 // --- the domain segment ------------------------------------------------------------------
 
-/// The domain's clock: one TSC calibration that every process uses, so timestamps from
-/// different processes compare. Written by the daemon (a seqlock on `sequence`).
-struct alignas(kCacheLine) DomainClock {
-    std::atomic<std::uint64_t> magic;  // kDomainMagic, stored last
-    std::uint32_t layout_version;
-    std::uint32_t reserved0;
-    std::atomic<std::uint32_t> sequence;    // odd while the daemon rewrites the fields below
-    std::atomic<std::uint32_t> tsc_usable;  // 0: use CLOCK_MONOTONIC
-    // ns = base_ns + ((tsc - base_tsc) * mult) >> shift
+/// One TSC calibration: ns = base_ns + ((tsc - base_tsc) * mult) >> shift. A seqlock on
+/// `sequence` (odd while the daemon rewrites it).
+struct TscCalibration {
+    std::atomic<std::uint32_t> sequence;
+    std::atomic<std::uint32_t> shift;
     std::atomic<std::uint64_t> base_tsc;
     std::atomic<std::uint64_t> base_ns;
     std::atomic<std::uint64_t> mult;
-    std::atomic<std::uint32_t> shift;
-    std::uint8_t reserved1[12];
+};
+
+/// The domain's clock: one TSC calibration that every process uses, so timestamps from
+/// different processes compare. Written by the daemon. Two calibrations, and `active`
+/// says which one readers use: the daemon rewrites the other one, then switches, so a
+/// reader never finds the clock in the middle of an update (the daemon may be preempted
+/// there) and never has to fall back to another clock, which would make timestamps jump.
+struct alignas(kCacheLine) DomainClock {
+    std::atomic<std::uint64_t> magic;  // kDomainMagic, stored last
+    std::uint32_t layout_version;
+    std::atomic<std::uint32_t> tsc_usable;  // 0: use CLOCK_MONOTONIC
+    std::atomic<std::uint32_t> active;      // which calibration is current (0 or 1)
+    std::uint8_t reserved0[12];
+    TscCalibration calibration[2];
+    std::uint8_t reserved1[32];
 };
 
 // The layout is shared between processes: pin it. A failure here means the layout
@@ -456,8 +465,10 @@ static_assert(offsetof(GroupState, cursor) == 64);
 static_assert(offsetof(GroupState, lost) == 128);
 static_assert(offsetof(GroupState, orphans) == 192);
 static_assert(sizeof(GroupState) == 192 + kMaxOrphans * 16);
-static_assert(sizeof(DomainClock) == 64);
-static_assert(offsetof(DomainClock, base_tsc) == 24);
+static_assert(sizeof(TscCalibration) == 32);
+static_assert(sizeof(DomainClock) == 128);
+static_assert(offsetof(DomainClock, active) == 16);
+static_assert(offsetof(DomainClock, calibration) == 32);
 
 /// Where everything lies in a topic segment of the given parameters.
 struct Geometry {
