@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <set>
 #include <string>
 #include <thread>
@@ -35,6 +36,11 @@ struct Case {
     const char* point;
     ipcbus::DeliveryMode mode;
 };
+
+// How ctest lists a case (instead of its bytes).
+[[maybe_unused]] void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.point << ", " << ipcbus::to_string(c.mode);
+}
 
 std::string name_of(const ::testing::TestParamInfo<Case>& info) {
     return std::string(info.param.point) +
@@ -231,7 +237,7 @@ TEST_F(ExclusiveStallTest, aNewcomerIsToldWhenTheLonePublisherIsStoppedInsideAPu
 TEST_F(ExclusiveStallTest, aLonePublisherStoppedBetweenPublishesIsRevokedAtOnce) {
     ChildProcess lone({hook_peer(), "publish", domain_, "stall/between", "point=after_ticket",
                        "action=kill", "at=1000", "count=3", "mode=overwrite", "capacity=64",
-                       "deadline_s=60"});
+                       "stay=1", "deadline_s=60"});
     ASSERT_EQ(lone.wait_for_line("done"), "done 3");  // it is outside a publish now
     ASSERT_EQ(::kill(lone.pid(), SIGSTOP), 0);
     ASSERT_TRUE(lone.wait_stopped());
@@ -239,6 +245,8 @@ TEST_F(ExclusiveStallTest, aLonePublisherStoppedBetweenPublishesIsRevokedAtOnce)
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_TRUE(second->send(std::vector<std::byte>(8)));
     lone.resume();
+    lone.close_stdin();
+    EXPECT_EQ(lone.wait(), 0);
 }
 
 // --- consumer groups: a member dies inside a take ---------------------------------------
@@ -247,6 +255,10 @@ struct GroupCase {
     const char* point;
     bool orphan;  // the window is in taking over a dead member's message
 };
+
+[[maybe_unused]] void PrintTo(const GroupCase& c, std::ostream* os) {
+    *os << c.point;
+}
 
 class GroupStallTest : public ipcbus::test::DomainTest,
                        public ::testing::WithParamInterface<GroupCase> {

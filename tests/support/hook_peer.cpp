@@ -8,7 +8,7 @@
 //       counters from 0), and on the at-th time it reaches hook `point` kills itself
 //       (SIGKILL) or stops (SIGSTOP; it goes on when continued). A publish that fails
 //       with expired prints "expired <counter>" and is published again. Prints
-//       "done <count>".
+//       "done <count>"; with stay=1 it then stays attached until its stdin closes.
 //   ipcbus_test_hook_peer member DOMAIN TOPIC [key=value ...]
 //       joins consumer group `group`, prints "ready", and takes messages, appending
 //       "<pub> <counter>" to `log` for each it processed, until it dies at the hook (or
@@ -17,7 +17,7 @@
 // keys: point=after_ticket|after_mark|before_commit|group_after_mark|group_after_cas|
 //       orphan_after_mark|orphan_after_take action=kill|stop at=N count=N pub=N
 //       mode=overwrite|reliable capacity=N size=N history_depth=N unblock_ms=N
-//       group=NAME log=PATH deadline_s=N
+//       group=NAME log=PATH stay=0|1 deadline_s=N
 #include <signal.h>
 #include <unistd.h>
 
@@ -97,6 +97,12 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
         }
     }
     std::cout << "done " << count << std::endl;
+    if (args.number("stay", 0) != 0) {
+        // Still attached (a lone publisher between publishes) until the test lets go.
+        std::string line;
+        while (std::getline(std::cin, line)) {
+        }
+    }
     return 0;
 }
 
