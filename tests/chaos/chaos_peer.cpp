@@ -10,12 +10,17 @@
 //                      that failed with would_block after T ms; the first ends the batch)
 //         "hold"       loans a slot for message <total>, writes half of it, prints
 //                      "holding <total>" and waits: the test kills it mid-write
+//         "die_at P K" kills itself (SIGKILL) the K-th time from now it reaches hook
+//                      point P inside a publish (test_hooks.hpp: after_ticket,
+//                      after_mark, before_commit); prints nothing
 //       at end of input prints "exit <total> blocked=<B>" and exits 0.
 //   ipcbus_test_chaos_peer read DOMAIN TOPIC mode=M capacity=N size=N [group=NAME] [log=PATH]
 //       attaches, prints "ready start=<next sequence>", then reads whatever comes (sleeping
 //       in poll() on the subscriber's notification fd and stdin, so a dozen idle readers
 //       do not eat the test machine's two cores). On "die_after K" it kills itself
-//       (SIGKILL) right after taking its K-th message from then on. On "finish" it takes
+//       (SIGKILL) right after taking its K-th message from then on; on "die_at P K" the
+//       K-th time it reaches hook point P inside a take (group_after_mark,
+//       group_after_cas, orphan_after_mark, orphan_after_take). On "finish" it takes
 //       what is left and
 //       prints one line "pub <id> first <c> last <c> count <n>" per publisher seen, then
 //       "result delivered=D lost=L skipped=S torn=T bad=B start=S0 end=E".
@@ -43,9 +48,36 @@
 
 #include "ipcbus/ipcbus.hpp"
 #include "peer_args.hpp"
+#include "test_hooks.hpp"
 #include "test_payload.hpp"
 
 namespace {
+
+// "die_at P K": SIGKILL at the K-th arrival at hook point P from now (0: none armed).
+int g_die_point = -1;
+std::uint64_t g_die_at = 0;
+
+extern "C" void on_hook(int point) {
+    if (point == g_die_point && ipcbus_test_hook_count(point) == g_die_at) ::raise(SIGKILL);
+}
+
+// Arms "die_at POINT K"; false if the point is unknown.
+bool arm_death(const std::string& command) {
+    const char* names[] = {"after_ticket",     "after_mark",      "before_commit",
+                           "group_after_mark", "group_after_cas", "orphan_after_mark",
+                           "orphan_after_take"};
+    const auto space = command.find(' ', 7);
+    if (space == std::string::npos) return false;
+    const std::string name = command.substr(7, space - 7);
+    for (int i = 0; i < static_cast<int>(ipcbus::detail::HookPoint::count); ++i) {
+        if (name != names[i]) continue;
+        g_die_point = i;
+        g_die_at = ipcbus_test_hook_count(i) + std::stoull(command.substr(space + 1));
+        ipcbus_test_set_hook(&on_hook);
+        return true;
+    }
+    return false;
+}
 
 using ipcbus::test::PayloadHeader;
 
@@ -134,6 +166,8 @@ int publish(const ipcbus::Node& node, const std::string& topic, const Args& args
                 ++i;
             }
             std::cout << "published " << total << " blocked=" << blocked << std::endl;
+        } else if (line.starts_with("die_at ")) {
+            if (!arm_death(line)) return fail("unknown hook point in " + line);
         } else if (line == "hold") {
             auto loan = pub->loan(size_of_message(total, slot));
             if (!loan) return fail(std::string(ipcbus::to_string(loan.error())));
@@ -303,6 +337,8 @@ int run_reader(const ipcbus::Node& node, const std::string& topic, const Args& a
                     finish = true;
                 } else if (command.starts_with("die_after ")) {
                     reader.die_after(std::stoull(command.substr(10)));
+                } else if (command.starts_with("die_at ")) {
+                    if (!arm_death(command)) return fail("unknown hook point in " + command);
                 } else {
                     return fail("unknown command " + command);
                 }

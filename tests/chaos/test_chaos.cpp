@@ -3,8 +3,11 @@
 // group), then a reckoning of everything every process saw.
 //
 // Every random choice comes from one seeded generator: which process dies, after how many
-// messages, and how (between messages, mid-write holding a loan, or in the middle of a
-// batch it was just told to publish). Nothing waits on time: the test waits for what the
+// messages, and how (between messages, holding a half-written loan, in the middle of a
+// batch it was just told to publish, or, through the hooks of the test build of the
+// library, inside a publish or a consumer-group take at one of their nanosecond-wide
+// windows: after the ticket, after the busy mark, before the commit; after the pending
+// mark, after the cursor CAS, and the same two when taking over a dead member's message). Nothing waits on time: the test waits for what the
 // peers print and for the daemon's "sync" barrier; only the re-registration of clients
 // with a restarted daemon, which they do on their own schedule, is awaited by polling the
 // registry (test_domain.hpp's eventually()).
@@ -107,6 +110,10 @@ struct Summary {
     std::uint64_t pub_kills_between = 0, pub_kills_mid_write = 0, pub_kills_mid_batch = 0;
     std::uint64_t reader_kills = 0, member_kills = 0, daemon_kills = 0, spawned = 0;
     std::uint64_t armed_reader_kills = 0;  // readers told to die after K messages
+    // Publishers told to die at a hook point inside a publish, and how many did (the
+    // others published their batch on a path without that point: exclusive).
+    std::uint64_t pub_kills_in_publish = 0, pub_hook_deaths = 0;
+    std::uint64_t member_hook_kills = 0;  // members told to die at a hook inside a take
     std::uint64_t published = 0, delivered = 0, lost = 0, group_processed = 0, duplicates = 0;
     std::uint64_t registry_checks = 0, checks = 0;
 };
@@ -228,7 +235,7 @@ class ChaosTest : public ipcbus::test::DomainTest {
         Publisher& p = *t.pubs[slot];
         // Overwrite mode: only kills that leave the exact count known, so true losses can
         // be computed from it.
-        switch (pick(0, t.kind == Kind::overwrite ? 1 : 2)) {
+        switch (pick(0, t.kind == Kind::overwrite ? 1 : 3)) {
             case 0:  // between two messages
                 ++summary_.pub_kills_between;
                 break;
@@ -238,17 +245,46 @@ class ChaosTest : public ipcbus::test::DomainTest {
                 ++t.hold_kills;
                 ++summary_.pub_kills_mid_write;
                 break;
-            default: {  // somewhere in a batch it is publishing right now
+            case 2: {  // somewhere in a batch it is publishing right now
                 const std::uint64_t n = pick(1, kMaxBatch);
                 ASSERT_TRUE(p.child->write_line("publish " + std::to_string(n)));
                 t.committed[p.id] = {p.acked, p.acked + n};
                 ++t.batch_kills;
                 ++summary_.pub_kills_mid_batch;
+                break;
             }
+            default:  // inside a publish, at one of its nanosecond-wide windows
+                kill_inside_publish(t, p);
         }
         p.child->kill_hard();
         t.pubs[slot].reset();
         (void)ipcbus::test::settled_topics(node_);  // its slots resolved before we go on
+    }
+
+    // Tells a publisher to die at a hook point inside its k-th publish of a batch of n.
+    // It dies there (its stdout ends) unless the batch took a path without that point.
+    void kill_inside_publish(Topic& t, Publisher& p) {
+        static constexpr const char* kPoints[] = {"after_ticket", "after_mark", "before_commit"};
+        const std::uint64_t n = pick(1, kMaxBatch);
+        const std::string point = kPoints[pick(0, 2)];
+        ASSERT_TRUE(p.child->write_line("die_at " + point + " " + std::to_string(pick(1, n))));
+        ASSERT_TRUE(p.child->write_line("publish " + std::to_string(n)));
+        ++summary_.pub_kills_in_publish;
+        const auto line = p.child->read_line();
+        unsigned long long total = 0, blocked = 0;
+        if (!line) {  // died at the hook: somewhere in the batch
+            t.committed[p.id] = {p.acked, p.acked + n};
+            ++t.batch_kills;
+            ++summary_.pub_hook_deaths;
+            return;
+        }
+        ASSERT_EQ(std::sscanf(line->c_str(), "published %llu blocked=%llu", &total, &blocked), 2)
+            << *line;
+        EXPECT_TRUE(counted(blocked == 0)) << t.name << ": publisher " << p.id << " blocked";
+        summary_.published += total - p.acked;
+        p.acked = total;
+        t.committed[p.id] = {total, total};
+        ++summary_.pub_kills_between;  // it is killed between messages after all
     }
 
     void kill_reader(Topic& t, std::size_t slot) {
@@ -423,8 +459,19 @@ void ChaosTest::run_rounds(std::uint64_t rounds) {
                 // It kills itself after its K-th message of the burst (or, if it gets
                 // fewer, is killed idle afterwards): a death mid-message, which the
                 // generator, not the scheduler, places.
-                ASSERT_TRUE(t.churn[slot]->child->write_line("die_after " +
-                                                             std::to_string(pick(1, kCapacity))));
+                static constexpr const char* kTakePoints[] = {
+                    "group_after_mark", "group_after_cas", "orphan_after_mark",
+                    "orphan_after_take"};
+                if (t.kind == Kind::group && chance(50)) {
+                    // Or inside a take, at one of its nanosecond-wide windows.
+                    ASSERT_TRUE(t.churn[slot]->child->write_line(
+                        std::string("die_at ") + kTakePoints[pick(0, 3)] + " " +
+                        std::to_string(pick(1, kCapacity))));
+                    ++summary_.member_hook_kills;
+                } else {
+                    ASSERT_TRUE(t.churn[slot]->child->write_line(
+                        "die_after " + std::to_string(pick(1, kCapacity))));
+                }
                 ++summary_.armed_reader_kills;
                 publish_burst(100);
                 kill_reader(t, slot);
@@ -600,20 +647,24 @@ void ChaosTest::print_summary(std::uint64_t seed, std::uint64_t rounds) const {
     std::printf(
         "[chaos] seed %llu, %llu rounds, %llu processes started\n"
         "[chaos] kills: publishers %llu (between messages %llu, mid-write %llu, mid-batch "
-        "%llu), readers and group members %llu + %llu (%llu of them mid-message), daemon %llu\n"
+        "%llu, inside a publish %llu of %llu told), readers and group members %llu + %llu (%llu "
+        "of them mid-message, %llu told to die inside a take), daemon %llu\n"
         "[chaos] messages: published %llu, delivered %llu, lost (overwrite) %llu, group "
         "processed %llu (duplicates %llu)\n"
         "[chaos] checks: %llu registry comparisons, %llu assertions\n",
         static_cast<unsigned long long>(seed), static_cast<unsigned long long>(rounds),
         static_cast<unsigned long long>(s.spawned),
         static_cast<unsigned long long>(s.pub_kills_between + s.pub_kills_mid_write +
-                                        s.pub_kills_mid_batch),
+                                        s.pub_kills_mid_batch + s.pub_hook_deaths),
         static_cast<unsigned long long>(s.pub_kills_between),
         static_cast<unsigned long long>(s.pub_kills_mid_write),
         static_cast<unsigned long long>(s.pub_kills_mid_batch),
+        static_cast<unsigned long long>(s.pub_hook_deaths),
+        static_cast<unsigned long long>(s.pub_kills_in_publish),
         static_cast<unsigned long long>(s.reader_kills),
         static_cast<unsigned long long>(s.member_kills),
         static_cast<unsigned long long>(s.armed_reader_kills),
+        static_cast<unsigned long long>(s.member_hook_kills),
         static_cast<unsigned long long>(s.daemon_kills),
         static_cast<unsigned long long>(s.published), static_cast<unsigned long long>(s.delivered),
         static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.group_processed),
