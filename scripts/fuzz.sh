@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the libFuzzer targets (preset fuzz: clang, ASan + UBSan)
-# and runs each one for a while on a copy of its corpus (fuzz/corpus/<target>, which stays
-# untouched; what a run adds is kept in build/fuzz/runs/<target>/corpus).
+# and runs them on copies of their corpora (fuzz/corpus/<target>, which stay untouched;
+# what a run adds is kept in build/fuzz/runs/<target>/corpus), for a fixed total time
+# shared equally, however many targets there are.
 #
-#   scripts/fuzz.sh            30 seconds per target
-#   scripts/fuzz.sh 3600       an hour per target
+#   scripts/fuzz.sh            90 seconds in all
+#   scripts/fuzz.sh 3600       an hour in all
 #
 # Prints each target's number of executions. Exits non-zero if any target finds a crash,
 # leak, timeout or sanitizer report; the input is left in build/fuzz/runs/<target>/ (crash-*,
@@ -13,12 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-seconds=${1:-30}
-if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
+total=${1:-90}
+if ! [[ $total =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: scripts/fuzz.sh [TOTAL_SECONDS]" >&2
   exit 2
 fi
 targets=(fuzz_protocol fuzz_segment fuzz_config)
+seconds=$(( total / ${#targets[@]} ))
+[ "$seconds" -ge 1 ] || seconds=1
 
 # clang 14 with its runtime libraries (libclang_rt.fuzzer, asan, ubsan) on Debian 12.
 ensure_packages "${IPCBUS_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev
@@ -64,7 +67,7 @@ for target in "${targets[@]}"; do
   echo "    ${result[$target]}"
 done
 
-echo "==> summary (${seconds}s per target)"
+echo "==> summary (${total}s in all: ${seconds}s per target)"
 for target in "${targets[@]}"; do
   printf '    %-14s %s\n' "$target" "${result[$target]}"
 done
