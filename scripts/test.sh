@@ -15,7 +15,10 @@ shift || true
 ensure_packages "${IPCBUS_BUILD_PACKAGES[@]}"
 
 echo "==> building ($preset)"
+began=$SECONDS
 configure_and_build "$preset"
+echo "==> built ($preset) in $((SECONDS - began)) s"
+began=$SECONDS
 
 echo "==> testing ($preset)"
 run=()
@@ -36,4 +39,4 @@ if [ -n "$leftovers" ]; then
   echo "error: tests left shared memory behind:" $leftovers >&2
   exit 1
 fi
-echo "==> all tests passed ($preset)"
+echo "==> all tests passed ($preset) in $((SECONDS - began)) s (ctest's label summary above)"

@@ -18,7 +18,7 @@
 //
 //   topic segment, offset 0
 //   +-------------------------------------------------------------------------+
-//   | TopicHeader (1 KiB)                                                     |
+//   | TopicHeader (768 B)                                                     |
 //   |   lines 0-7  identity, written once by the daemon before `magic`: layout |
 //   |              version, geometry, type, names. Validated once by every     |
 //   |              opener and copied; never read again on the hot path.        |
