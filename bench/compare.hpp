@@ -95,6 +95,8 @@ struct System {
     std::function<std::size_t(const Case&)> scratch_bytes;
     /// Optional: runs in the parent before and after each row (e.g. unlink names).
     std::function<void(const std::string& tag)> cleanup;
+    /// False: runs only when named with --systems (rows for a particular question).
+    bool by_default = true;
 };
 
 inline void barrier(std::atomic<std::uint32_t>& counter, std::uint32_t parties) {
@@ -362,10 +364,9 @@ inline int compare_main(int argc, char** argv, const std::vector<System>& system
     std::size_t row = 0;
     try {
         for (const auto& system : systems) {
-            if (!o.systems.empty() &&
-                std::find(o.systems.begin(), o.systems.end(), system.key) == o.systems.end()) {
-                continue;
-            }
+            const bool named =
+                std::find(o.systems.begin(), o.systems.end(), system.key) != o.systems.end();
+            if (o.systems.empty() ? !system.by_default : !named) continue;
             for (const std::size_t size : o.sizes) {
                 for (const bool touch : o.modes) {
                     for (const Run run : o.runs) {

@@ -9,13 +9,27 @@
 //              publish; the receiver take()s in place (busy-poll) or receive()s (blocking:
 //              spin_then_block with no spin, so every wait sleeps on the futex).
 //   ipcbus x4  four subscriber processes, all answering; A waits for the four answers.
+//   ipcbus 2nd publisher
+//              as busy-poll, with a second publisher attached to the ping topic (a thread
+//              of A sending a 1-byte message every millisecond, which B skips): the topic
+//              then takes the shared claim path instead of the lone publisher's exclusive
+//              one. The cost of a second publisher, without oversubscribing two cores.
+//   ipcbus inline / ipcbus pool (only when named with --systems)
+//              as busy-poll, with the payload forced into the frame (copied from the
+//              loan at publish) or into the buffer pool (written in place): where the pool
+//              threshold belongs (bench/README.md).
+// Every ipcbus row reads in place from reliable topics: plain loads (nothing rewrites a
+// frame a reader has not released), not the atomic copies overwrite-mode samples need.
 //
 // Usage: ipcbus_bench_compare [options]; --help lists them.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "compare.hpp"
 #include "ipcbus/ipcbus.hpp"
@@ -118,20 +132,64 @@ T must(ipcbus::Result<T> result, std::string_view what) {
     return std::move(result).value();
 }
 
+/// Where an ipcbus row keeps its payloads.
+enum class Payloads { by_default, inline_frames, pool };
+
+/// How an ipcbus row runs.
+struct IpcbusRow {
+    bool blocking = false;
+    bool second_publisher = false;  // a 1 kHz publisher on the ping topic as well
+    Payloads payloads = Payloads::by_default;
+};
+
+/// A second publisher on a topic, sending a 1-byte message every millisecond from a
+/// thread of its own until destroyed.
+class SecondPublisher {
+  public:
+    SecondPublisher(const ipcbus::Node& node, const std::string& topic,
+                    const ipcbus::TopicOptions& options)
+        : pub_(must(ipcbus::RawPublisher::create(node, topic, options), "second publisher")),
+          thread_([this] { run(); }) {}
+    ~SecondPublisher() {
+        stop_.store(true, std::memory_order_relaxed);  // a flag; join() orders the rest
+        thread_.join();
+    }
+    SecondPublisher(const SecondPublisher&) = delete;
+    SecondPublisher& operator=(const SecondPublisher&) = delete;
+
+  private:
+    void run() {
+        const std::byte one[1]{};
+        auto next = std::chrono::steady_clock::now();
+        while (!stop_.load(std::memory_order_relaxed)) {
+            next += std::chrono::milliseconds(1);
+            std::this_thread::sleep_until(next);
+            (void)pub_.send(one);  // a full reliable ring: the row's own sender waits too
+        }
+    }
+
+    ipcbus::RawPublisher pub_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 /// ipcbus: A publishes on ping and reads pong; each B the reverse.
 class IpcbusLink {
   public:
-    IpcbusLink(const Endpoint& ep, bool blocking)
+    IpcbusLink(const Endpoint& ep, const IpcbusRow& row)
         : c_(ep.c),
-          blocking_(blocking),
+          blocking_(row.blocking),
           node_(make_node(ep.tag)),
-          pub_(must(
-              ipcbus::RawPublisher::create(node_, topic(ep, ep.role == Role::a), options(ep.c)),
-              "publisher")),
-          sub_(must(
-              ipcbus::RawSubscriber::create(node_, topic(ep, ep.role != Role::a), options(ep.c)),
-              "subscriber")) {
+          pub_(must(ipcbus::RawPublisher::create(node_, topic(ep, ep.role == Role::a),
+                                                 options(ep.c, row.payloads)),
+                    "publisher")),
+          sub_(must(ipcbus::RawSubscriber::create(node_, topic(ep, ep.role != Role::a),
+                                                  options(ep.c, row.payloads)),
+                    "subscriber")) {
         if (blocking_) sub_.set_wait_strategy(ipcbus::WaitStrategy::spin_then_block, {});
+        if (row.second_publisher && ep.role == Role::a) {
+            second_.emplace(node_, topic(ep, true), options(ep.c, row.payloads));
+        }
     }
 
     void sync() {}
@@ -156,6 +214,7 @@ class IpcbusLink {
         for (;;) {
             auto got = sub_.take();
             if (!got) fail(std::string("take: ") + std::string(ipcbus::to_string(got.error())));
+            if (got->has_value() && (*got)->data().size() == 1) continue;  // the 2nd publisher
             if (got->has_value()) {
                 expect_payload((*got)->data(), c_.size, k, c_.touch, "ipcbus");
                 return;
@@ -173,11 +232,13 @@ class IpcbusLink {
     static std::string topic(const Endpoint& ep, bool ping) {
         return std::string("cmp/") + (ping ? "ping-" : "pong-") + ep.tag;
     }
-    static ipcbus::TopicOptions options(const Case& c) {
+    static ipcbus::TopicOptions options(const Case& c, Payloads payloads) {
         ipcbus::TopicOptions options;
         options.slot_size = c.size;
         options.capacity = c.slots;
         options.mode = ipcbus::DeliveryMode::reliable;
+        if (payloads == Payloads::inline_frames) options.pool_threshold = c.size;
+        if (payloads == Payloads::pool) options.pool_threshold = 1;
         return options;
     }
 
@@ -186,7 +247,23 @@ class IpcbusLink {
     ipcbus::Node node_;
     ipcbus::RawPublisher pub_;
     ipcbus::RawSubscriber sub_;
+    std::optional<SecondPublisher> second_;  // A, in the 2nd-publisher rows
 };
+
+System ipcbus_system(std::string key, std::string label, std::size_t peers, IpcbusRow row,
+                     bool by_default = true) {
+    System s{std::move(key),
+             std::move(label),
+             peers,
+             [row](Endpoint& ep) {
+                 IpcbusLink link(ep, row);
+                 drive(link, ep);
+             },
+             {},
+             {}};
+    s.by_default = by_default;
+    return s;
+}
 
 }  // namespace
 
@@ -201,32 +278,15 @@ int main(int argc, char** argv) {
                        },
                        &RawLink::scratch_bytes,
                        {}});
-    systems.push_back({"ipcbus_poll",
-                       "ipcbus busy-poll",
-                       1,
-                       [](Endpoint& ep) {
-                           IpcbusLink link(ep, false);
-                           drive(link, ep);
-                       },
-                       {},
-                       {}});
-    systems.push_back({"ipcbus_block",
-                       "ipcbus blocking",
-                       1,
-                       [](Endpoint& ep) {
-                           IpcbusLink link(ep, true);
-                           drive(link, ep);
-                       },
-                       {},
-                       {}});
-    systems.push_back({"ipcbus_4sub",
-                       "ipcbus 4 subscribers, blocking",
-                       4,
-                       [](Endpoint& ep) {
-                           IpcbusLink link(ep, true);
-                           drive(link, ep);
-                       },
-                       {},
-                       {}});
+    systems.push_back(ipcbus_system("ipcbus_poll", "ipcbus busy-poll", 1, {}));
+    systems.push_back(ipcbus_system("ipcbus_poll_2pub", "ipcbus busy-poll, 2nd pub 1 kHz", 1,
+                                    {.second_publisher = true}));
+    systems.push_back(ipcbus_system("ipcbus_block", "ipcbus blocking", 1, {.blocking = true}));
+    systems.push_back(
+        ipcbus_system("ipcbus_4sub", "ipcbus 4 subscribers, blocking", 4, {.blocking = true}));
+    systems.push_back(ipcbus_system("ipcbus_inline", "ipcbus busy-poll, inline payload", 1,
+                                    {.payloads = Payloads::inline_frames}, false));
+    systems.push_back(ipcbus_system("ipcbus_pool", "ipcbus busy-poll, pool payload", 1,
+                                    {.payloads = Payloads::pool}, false));
     return compare_main(argc, argv, systems);
 }

@@ -91,4 +91,37 @@ END {
            (have[k, "stream"] ? sprintf("%.2f", v[k, "stream", 15]) : "-"), \
            (tr == "" ? "-" : sprintf("%.2f", tr))
   }
+  targets()
+}
+# x / y of column col of run `run` for systems a and b at (size, mode); "" if either is missing.
+function versus(a, b, size, mode, run, col,   ka, kb) {
+  ka = a SUBSEP size SUBSEP mode; kb = b SUBSEP size SUBSEP mode
+  if (!have[ka, run] || !have[kb, run] || v[kb, run, col] + 0 == 0) return ""
+  return v[ka, run, col] / v[kb, run, col]
+}
+function cell(x, target, above,   ok) {
+  if (x == "") return sprintf("%14s", "-")
+  ok = above ? x >= target : x <= target
+  return sprintf("%9.2f %-4s", x, ok ? "met" : "MISS")
+}
+# The data path's targets (issue 14), as ratios within this run.
+function targets(   i, k, p, done) {
+  if (!("ipcbus_poll" in label) || !("raw" in label)) return
+  printf "\ntargets (issue 14), ipcbus busy-poll in this run:\n"
+  printf "%7s %6s | %14s %14s %14s %14s %14s %14s\n", "size", "mode", "p50/raw<=1.5", \
+         "p99.9/raw<=1.5", "p50/iox<=1.0", "p50/raw<=1.2", "stream/raw>=.3", "2pub/raw>=.25"
+  for (i = 1; i <= n; i++) {
+    k = order[i]; split(k, p, SUBSEP)
+    if (p[1] != "ipcbus_poll" || done[p[2], p[3]]++) continue
+    small = p[2] < 65536
+    printf "%7s %6s | %s %s %s %s %s %s\n", size_text(p[2]), p[3], \
+           small ? cell(versus("ipcbus_poll", "raw", p[2], p[3], "pingpong", 9), 1.5, 0) : cell("", 0, 0), \
+           small ? cell(versus("ipcbus_poll", "raw", p[2], p[3], "pingpong", 12), 1.5, 0) : cell("", 0, 0), \
+           small ? cell("", 0, 0) : cell(versus("ipcbus_poll", "iceoryx", p[2], p[3], "pingpong", 9), 1.0, 0), \
+           small ? cell("", 0, 0) : cell(versus("ipcbus_poll", "raw", p[2], p[3], "pingpong", 9), 1.2, 0), \
+           small ? cell(versus("ipcbus_poll", "raw", p[2], p[3], "stream", 14), 0.3, 1) : cell("", 0, 0), \
+           small ? cell(versus("ipcbus_poll_2pub", "raw", p[2], p[3], "stream", 14), 0.25, 1) : cell("", 0, 0)
+  }
+  printf "(the issue's targets: 64 B for the first two and the stream columns, 1 MiB and 8 MiB touch\n"
+  printf " for the iceoryx and raw columns; the other cells are there for comparison)\n"
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -173,6 +174,64 @@ TEST_F(DataPathTest, readerSegmentSentJustBeforeTheDaemonDiedStillReachesPublish
     EXPECT_EQ(reader.wait(), 0);
     daemon_ = ipcbus::test::start_daemon(domain_);  // for the registry check at the end
     ASSERT_TRUE(daemon_);
+}
+
+// --- large messages: 8 MiB frames from the buffer pool, every byte checksummed -----------
+
+// Overwrite mode, a reader slower than the publisher: it loses messages (counted) or
+// finds them overwritten while it copies them (counted as torn), but never takes a
+// damaged one for a message, and accounts for every one.
+TEST_F(DataPathTest, eightMiBFramesReachASlowOverwriteReaderIntactOrCounted) {
+    const std::vector<std::string> topic{"capacity=4", "size=8388608", "mode=overwrite"};
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), topic.begin(), topic.end());
+        return a;
+    };
+    ChildProcess reader = delivery(
+        with({"subscribe", domain_, "large/overwrite", "expect=60", "strict=0", "work=2000000"}));
+    ASSERT_EQ(reader.wait_for_line("ready"), "ready");
+    ChildProcess pub = delivery(with({"publish", domain_, "large/overwrite", "count=60"}));
+    EXPECT_EQ(pub.wait_for_line("done"), "done 60");
+    const auto result = reader.wait_for_line("result");
+    ASSERT_TRUE(result);
+    EXPECT_NE(result->find("bad=0"), std::string::npos) << *result;
+    EXPECT_EQ(accounted(*result), 60U) << *result;
+    std::printf("slow reader of 8 MiB frames: %s\n", result->c_str());
+    EXPECT_EQ(reader.wait(), 0);
+    EXPECT_EQ(pub.wait(), 0);
+}
+
+// Reliable mode, one of two readers stopped: the publisher is held back (the contract),
+// the other reader loses nothing meanwhile, and once the stopped one goes on both get
+// every frame, every byte intact, in order.
+TEST_F(DataPathTest, eightMiBFramesWaitForAStoppedReliableReaderAndLoseNothing) {
+    const std::vector<std::string> topic{"capacity=4", "size=8388608", "mode=reliable"};
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), topic.begin(), topic.end());
+        return a;
+    };
+    ChildProcess running =
+        delivery(with({"subscribe", domain_, "large/reliable", "expect=40", "strict=1"}));
+    ASSERT_EQ(running.wait_for_line("ready"), "ready");
+    ChildProcess stopped =
+        delivery(with({"subscribe", domain_, "large/reliable", "expect=40", "strict=1", "wait=1"}));
+    ASSERT_EQ(stopped.wait_for_line("ready"), "ready");
+    ASSERT_EQ(::kill(stopped.pid(), SIGSTOP), 0);
+    ASSERT_TRUE(stopped.wait_stopped());
+    ChildProcess pub =
+        delivery(with({"publish", domain_, "large/reliable", "count=40", "timeout_ms=200"}));
+    const auto blocked = pub.wait_for_line("would_block");
+    ASSERT_TRUE(blocked) << "the publisher was not held back by the stopped reader";
+    stopped.resume();
+    ASSERT_TRUE(stopped.write_line("go"));
+    EXPECT_EQ(pub.wait_for_line("done"), "done 40");
+    for (ChildProcess* reader : {&running, &stopped}) {
+        const auto result = reader->wait_for_line("result");
+        ASSERT_TRUE(result);
+        EXPECT_EQ(*result, "result delivered=40 lost=0 torn=0 skipped=0 bad=0");
+        EXPECT_EQ(reader->wait(), 0);
+    }
+    EXPECT_EQ(pub.wait(), 0);
 }
 
 // A publisher that holds a loan (a camera driver waiting for its next frame) and is then

@@ -110,11 +110,22 @@ class Tally {
         if (!log_path.empty()) log_.open(log_path);
     }
 
-    void deliver(const ipcbus::RawSample& sample) {
+    void deliver(const ipcbus::RawSample& sample, bool reliable) {
         PayloadHeader h{};
-        const bool intact = ipcbus::test::check_payload(sample.data(), h);
-        // Overwrite mode: the publisher lapped us while we read. What we read may even be
-        // a whole newer message: only the re-check after reading tells.
+        bool intact = false;
+        if (reliable) {  // nothing rewrites it while we hold it: read in place
+            intact = ipcbus::test::check_payload(sample.data(), h);
+        } else {
+            // Overwrite mode: the publisher may lap us while we read. Copy it the way that
+            // cannot be miscompiled, then check the copy: only the re-check after reading
+            // tells whether it is the message (it may even be a whole newer one).
+            copy_.resize(sample.data().size());
+            if (!sample.copy_to(copy_)) {
+                ++torn_;
+                return;
+            }
+            intact = ipcbus::test::check_payload(copy_, h);
+        }
         if (sample.overwritten()) {
             ++torn_;
             return;
@@ -154,6 +165,7 @@ class Tally {
     std::ofstream log_;
     std::map<std::uint32_t, std::uint64_t> last_counter_;
     std::uint64_t delivered_ = 0, torn_ = 0, bad_ = 0;
+    std::vector<std::byte> copy_;  // overwrite mode: where a sample is copied to be checked
 };
 
 void busy_work(long long iterations) {
@@ -223,7 +235,7 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, const Args& ar
             ::sched_yield();  // 2 cores, many processes: let the publisher run
             continue;
         }
-        tally.deliver(**taken);
+        tally.deliver(**taken, sub->mode() == ipcbus::DeliveryMode::reliable);
         busy_work(work);
         if (hold == 0) continue;
         held.push_back(std::move(**taken));
