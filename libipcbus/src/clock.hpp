@@ -57,6 +57,22 @@ inline std::uint64_t read_tsc() noexcept {
 #endif
 }
 
+/// The time-stamp counter without the lfence (about half the cost on a VM): the read may
+/// run ahead of earlier instructions, so it may only be *earlier* than program order. That
+/// is right for a publisher's timestamp, which must not be later than the commit that makes
+/// the message visible (a store, which leaves the core only after the read has retired).
+inline std::uint64_t read_tsc_early() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    return __rdtsc();
+#else
+    return 0;
+#endif
+}
+
+/// How the bus clock reads the counter: `ordered` for "now, after what I just saw"
+/// (latency measured on receipt), `early_ok` for a stamp that may err early (publishing).
+enum class TscRead { ordered, early_ok };
+
 /// ns = base_ns + (tsc - base_tsc) * mult >> shift, for counters before the base too.
 __extension__ using uint128 = unsigned __int128;  // gcc and clang: a 64x64->128 multiply
 
@@ -72,7 +88,8 @@ inline std::uint64_t tsc_to_ns(std::uint64_t tsc, std::uint64_t base_tsc, std::u
 
 /// The bus clock: the domain's TSC calibration when the daemon published a usable one,
 /// else CLOCK_MONOTONIC. `clock` may be null (no domain segment: CLOCK_MONOTONIC).
-inline std::uint64_t bus_clock_ns(const layout::DomainClock* clock) noexcept {
+inline std::uint64_t bus_clock_ns(const layout::DomainClock* clock,
+                                  TscRead read = TscRead::ordered) noexcept {
     // Acquire: set once, after the first calibration (pairs with its release store).
     if (clock == nullptr || clock->tsc_usable.load(std::memory_order_acquire) == 0) {
         return monotonic_ns();
@@ -92,7 +109,7 @@ inline std::uint64_t bus_clock_ns(const layout::DomainClock* clock) noexcept {
         const std::uint64_t base_ns = c.base_ns.load(std::memory_order_relaxed);
         const std::uint64_t mult = c.mult.load(std::memory_order_relaxed);
         const std::uint32_t shift = c.shift.load(std::memory_order_relaxed);
-        const std::uint64_t tsc = read_tsc();
+        const std::uint64_t tsc = read == TscRead::ordered ? read_tsc() : read_tsc_early();
         // Acquire fence: the field loads above happen before the sequence re-check (pairs
         // with the daemon's release fence after it made the sequence odd).
         std::atomic_thread_fence(std::memory_order_acquire);

@@ -38,7 +38,8 @@ RingWriter::RingWriter(const SegmentView& view, std::uint32_t publisher_id,
 }
 
 std::uint64_t RingWriter::now_ns() const noexcept {
-    return bus_clock_ns(clock_);
+    // Early is fine: the stamp is taken before the commit (clock.hpp, read_tsc_early).
+    return bus_clock_ns(clock_, TscRead::early_ok);
 }
 
 void RingWriter::refresh_limit() noexcept {
