@@ -35,11 +35,13 @@ constexpr std::uint64_t kMaxSleepNs = 10'000'000;
 // membarrier to order the readers' releases, a sleeping publisher looks again this often.
 constexpr std::uint64_t kBlindSleepNs = 1'000'000;
 
+}  // namespace
+
+// Outside the anonymous namespace: PublisherImpl holds one (and, in a unity build, is
+// no longer in the main file, where a member of internal type would be fine).
 struct FreeDeleter {
     void operator()(std::byte* p) const noexcept { std::free(p); }
 };
-
-}  // namespace
 
 struct PublisherImpl {
     PublisherImpl(TopicHandle handle, std::string topic_name)

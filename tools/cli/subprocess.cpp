@@ -17,7 +17,7 @@
 namespace ipcbus::cli {
 namespace {
 
-constexpr int kStopCheckIntervalMs = 50;
+constexpr int kChildPollIntervalMs = 50;
 
 [[noreturn]] void throw_system_error(const std::string& what) {
     throw CliError(what + ": " + std::strerror(errno));
@@ -69,7 +69,7 @@ std::optional<std::string> Subprocess::read_output() {
     std::array<char, 65536> chunk;  // filled by read()
     for (;;) {
         if (stop_requested()) return std::nullopt;
-        if (::poll(&readable, 1, kStopCheckIntervalMs) <= 0) continue;  // timeout or EINTR
+        if (::poll(&readable, 1, kChildPollIntervalMs) <= 0) continue;  // timeout or EINTR
         const ssize_t n = ::read(stdout_fd_, chunk.data(), chunk.size());
         if (n == 0) return output;
         if (n > 0) {
