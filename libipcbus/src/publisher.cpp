@@ -123,8 +123,9 @@ template <class Attempt>
 bool wait_for_space(PublisherImpl& p, Attempt attempt) noexcept {
     const std::uint64_t timeout = p.block_timeout_ns;
     if (timeout == 0) return false;
-    const std::uint64_t start = monotonic_ns();
-    const std::uint64_t deadline = timeout > UINT64_MAX - start ? UINT64_MAX : start + timeout;
+    // The clock is read only once spinning failed: a streaming publisher finds the ring
+    // full on most messages, and a clock read costs as much as the publish itself. The
+    // timeout counts from then (spinning takes microseconds).
     for (int round = 0; round < kSpinRounds + kYieldRounds; ++round) {
         if (round < kSpinRounds) {
             for (int i = 0; i < 16; ++i) cpu_relax();
@@ -133,6 +134,8 @@ bool wait_for_space(PublisherImpl& p, Attempt attempt) noexcept {
         }
         if (attempt()) return true;
     }
+    const std::uint64_t start = monotonic_ns();
+    const std::uint64_t deadline = timeout > UINT64_MAX - start ? UINT64_MAX : start + timeout;
     layout::TopicHeader& header = *p.writer.view().header;
     // Relaxed: statistics for observers (ipcbus info: who is held back since when).
     p.entry->blocked_since_ns.store(start, std::memory_order_relaxed);
