@@ -170,20 +170,13 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
     // Subscribers of the adopted topic get a read-only descriptor, as before the restart.
     auto read_only = mapped->memory().read_only_fd();
     if (!read_only) return std::move(read_only).error();
-    Topic topic{req.topic,
-                mapped->identity().type_name,
-                std::move(mapped).value(),
-                client.cred.pid,
-                client.cred.uid,
-                {},
-                std::move(read_only).value(),
-                writable,
-                {},
-                {},
-                {},
-                {},
-                std::nullopt,
-                {}};
+    Topic topic{.name = req.topic,
+                .type_name = mapped->identity().type_name,
+                .segment = std::move(mapped).value(),
+                .creator_pid = client.cred.pid,
+                .creator_uid = client.cred.uid,
+                .read_only = std::move(read_only).value(),
+                .writable = writable};
     topic.roster_segments.resize(topic.segment.view().max_readers);
     total_bytes += topic.segment.size();
     spdlog::info("topic '{}' adopted from pid {} (registry rebuilt after a restart)", topic.name,

@@ -41,7 +41,7 @@ struct Client {
     detail::UniqueFd socket;
     detail::PeerCredentials cred;
     std::vector<gid_t> groups;  // primary gid first, then supplementary ones
-    std::set<std::uint64_t> handles;
+    std::set<std::uint64_t> handles{};
     std::vector<std::string> watches;  // patterns this (watcher) connection asked for
     // Topics this client (ipcbus-bridge) carries to or from another host, by (topic,
     // direction); the value is the remote end. Shown in "list"; gone with the connection.
@@ -68,20 +68,20 @@ struct Topic {
     detail::TopicSegment segment;
     pid_t creator_pid = 0;
     uid_t creator_uid = 0;
-    std::set<std::uint64_t> handles;
+    std::set<std::uint64_t> handles{};
     detail::UniqueFd read_only;  // what subscribers get of the topic segment
     // False only for a topic re-adopted (after a restart) from subscribers alone, who hold
     // it read-only; a publisher's adoption upgrades it.
     bool writable = true;
-    std::map<std::string, Group, std::less<>> groups;
+    std::map<std::string, Group, std::less<>> groups{};
     // The segment of each roster entry (reader, member or group), by index.
-    std::vector<std::optional<detail::SharedMemory>> roster_segments;
+    std::vector<std::optional<detail::SharedMemory>> roster_segments{};
     // Stall scan: the claims of publisher entries, by entry index.
-    std::map<std::uint32_t, ClaimSeen> claims;
+    std::map<std::uint32_t, ClaimSeen> claims{};
     // Holes (sequences claimed, never marked) seen by the scan, and since when.
-    std::map<std::uint64_t, std::chrono::steady_clock::time_point> holes;
+    std::map<std::uint64_t, std::chrono::steady_clock::time_point> holes{};
     // A publisher died while taking a ticket: it may have left a hole somewhere.
-    std::optional<std::chrono::steady_clock::time_point> holes_suspected_since;
+    std::optional<std::chrono::steady_clock::time_point> holes_suspected_since{};
     // Roster entries of readers that left while the topic was read-only to the daemon.
     std::vector<std::uint32_t> frees_when_writable{};
 };

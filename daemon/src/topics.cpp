@@ -81,20 +81,14 @@ Result<Topic*> Daemon::State::find_or_create(const Client& client, const protoco
     auto read_only = segment->memory().read_only_fd();
     if (!read_only) return std::move(read_only).error();
     total_bytes += segment->size();
-    Topic topic{req.topic,
-                req.type_name.empty() ? std::string(ipcbus::raw_bytes_type.name) : req.type_name,
-                std::move(segment).value(),
-                client.cred.pid,
-                client.cred.uid,
-                {},
-                std::move(read_only).value(),
-                true,
-                {},
-                {},
-                {},
-                {},
-                std::nullopt,
-                {}};
+    Topic topic{.name = req.topic,
+                .type_name = req.type_name.empty() ? std::string(ipcbus::raw_bytes_type.name)
+                                                   : req.type_name,
+                .segment = std::move(segment).value(),
+                .creator_pid = client.cred.pid,
+                .creator_uid = client.cred.uid,
+                .read_only = std::move(read_only).value(),
+                .writable = true};
     topic.roster_segments.resize(topic.segment.view().max_readers);
     spdlog::info("topic '{}' created by pid {}: type '{}', {} x {} bytes{}", topic.name,
                  client.cred.pid, topic.type_name, plan->geometry.capacity,
