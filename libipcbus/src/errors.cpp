@@ -1,4 +1,9 @@
-// Names of the error enums, for messages and logs.
+// Names of the error enums, for messages and logs, and what Expected does when asked for
+// a value it does not hold.
+#include <cstdio>
+#include <cstdlib>
+#include <ostream>
+
 #include "ipcbus/loan.hpp"
 #include "ipcbus/result.hpp"
 #include "ipcbus/subscriber.hpp"
@@ -81,5 +86,33 @@ std::string_view to_string(DeliveryMode mode) noexcept {
     }
     return "unknown";
 }
+
+std::ostream& operator<<(std::ostream& out, ErrorCode code) {
+    return out << to_string(code);
+}
+
+std::ostream& operator<<(std::ostream& out, const Error& error) {
+    return out << to_string(error.code) << ": " << error.message;
+}
+
+std::ostream& operator<<(std::ostream& out, LoanError error) {
+    return out << to_string(error);
+}
+
+std::ostream& operator<<(std::ostream& out, ReceiveError error) {
+    return out << to_string(error);
+}
+
+namespace detail {
+
+void abort_on_error(const char* what, std::string_view text) noexcept {
+    // stdio, not iostream: safe however early or late in the program this runs.
+    std::fprintf(stderr, "ipcbus: %s: %.*s\n", what, static_cast<int>(text.size()),
+                 text.data());
+    std::fflush(stderr);
+    std::abort();
+}
+
+}  // namespace detail
 
 }  // namespace ipcbus

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <new>
 #include <span>
 #include <string_view>
@@ -41,6 +42,7 @@ enum class LoanError : std::uint8_t {
 };
 
 std::string_view to_string(LoanError error) noexcept;
+std::ostream& operator<<(std::ostream& out, LoanError error);
 
 /// A private buffer of raw bytes to publish. Move-only; must not outlive its publisher.
 /// Used by one thread at a time.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -48,6 +49,7 @@ class WaitSet;
 class Listener;
 
 std::string_view to_string(ReceiveError error) noexcept;
+std::ostream& operator<<(std::ostream& out, ReceiveError error);
 
 /// Subscriber of raw bytes.
 class RawSubscriber {
