@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What ipcbus-bridge costs over NATS itself: the same messages from a publisher process to
 // a subscriber process, once straight through NATS (a plain libnats program on both
 // ends), once ipcbus -> bridge -> NATS -> bridge -> ipcbus between two bus domains. Both

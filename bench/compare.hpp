@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The comparison harness: the same ping-pong, fixed-rate and streaming runs for every
 // system (the raw floor, ipcbus, and the peers in bench/peers/), so their rows are
 // comparable. A program lists its systems and calls compare_main(); scripts/bench.sh

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_compare: the raw shared-memory floor and ipcbus in the comparison table of
 // scripts/bench.sh (the other systems are in bench/peers/). See compare.hpp for the runs.
 //

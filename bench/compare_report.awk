@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Turns the rows of the comparison programs (tab-separated lines starting with "row", see
 # compare.hpp) into the table of scripts/bench.sh, its JSON (-v json=1), or gnuplot data
 # (-v plot=header|touch: one block per system, one line per size). Ratios are to the raw

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_daemon: the discovery daemon's costs (issue 3 targets).
 //
 //   1. topic open round trip: open + close of a subscriber on an existing topic, and the

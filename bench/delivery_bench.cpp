@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_delivery: cross-process throughput of the delivery modes, 64 B messages.
 //
 //   overwrite  1 publisher  -> 1 reader            the publisher never waits

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The cross-process benchmark harness shared by the programs in bench/ and bench/peers/:
 // clocks (rdtscp), CPU pinning, forked peer processes that report failures, the spin-wait
 // every busy loop uses, payloads that carry their sequence number, percentiles.

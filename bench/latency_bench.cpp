@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_latency: cross-process latency and throughput of ipcbus, measured in the
 // same run as raw shared-memory floors so every number comes with its ratio to what the
 // hardware can do at best.

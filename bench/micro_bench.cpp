@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_micro: in-process cost of the hot-path calls (Google Benchmark).
 //
 // Every benchmark opens its topics in a domain private to this run ("bench" + pid) and

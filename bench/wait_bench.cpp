@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_bench_wait: the cost of waiting without burning a CPU.
 //
 //   floor        two processes wake each other through a bare futex on one shared word

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # ipcbus_set_warnings(<target>): the warning set every ipcbus target builds with.
 function(ipcbus_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion

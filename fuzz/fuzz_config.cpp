@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: ipcbusd's configuration (TOML, toml++). A configuration file is written
 // by an administrator, not an attacker, but a typo must give an error naming the line, never
 // a crash of the daemon; and a policy that parsed must answer every question about access.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the daemon's wire protocol parsers. Anything that can connect to the
 // daemon's socket can send the daemon anything, and the daemon's replies are parsed by every
 // client: neither parser may crash, leak, read out of bounds or hit undefined behaviour on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: shared memory written by someone else. A process maps a topic segment
 // that the daemon formatted and publishers write, and publishers and the daemon map
 // reader and group segments that readers write, any of whom may be buggy or hostile.

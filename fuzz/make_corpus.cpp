@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the seed corpus of fuzz_segment: small, real topics (formatted by format_segment,
 // readers and groups set up with the daemon's roster code, messages published by
 // RingWriter) for topic "fuzz/topic", one file each: the topic segment, then a reader

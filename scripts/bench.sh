@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The comparison benchmark (bench/README.md, "Comparison"): ipcbus against the raw
 # shared-memory floor, iceoryx, ZeroMQ and Boost.Interprocess, in one table.
 #
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --guard) guard=1 ;;
     --scale) scale=$2; shift ;;
     --plot) plot=$(realpath -m "$2"); shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '3,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift

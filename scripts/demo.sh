@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what is missing, builds, and runs the quickstart and the three examples of
 # examples/ (trading, robotics, order events), every process a program of its own, all in
 # one bus domain served by an ipcbusd this script starts. After each example, what each of

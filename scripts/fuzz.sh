@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what is missing, builds the libFuzzer targets (preset fuzz: clang, ASan + UBSan)
 # and runs them on copies of their corpora (fuzz/corpus/<target>, which stay untouched;
 # what a run adds is kept in build/fuzz/runs/<target>/corpus), for a fixed total time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared helpers for the scripts in this folder. Source it; do not run it.
 
 # The packages a build of ipcbus needs (Debian 12 names). libnats-dev and nats-server are

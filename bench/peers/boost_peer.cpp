@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_peer_boost: Boost.Interprocess message_queue in the comparison table
 // (scripts/bench.sh). Two queues (ping, pong) of `slots` messages of the payload size in
 // POSIX shared memory; send() copies the payload in and receive() copies it out, both

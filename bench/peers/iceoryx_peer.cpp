@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_peer_iceoryx: Eclipse iceoryx 2.0 in the comparison table (scripts/bench.sh).
 // Untyped publisher/subscriber on two services (ping, pong): loan() a chunk, write it,
 // publish(); the receiver take()s in place by busy-polling (pause, as every harness loop)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_peer_zmq: ZeroMQ PAIR sockets over ipc:// in the comparison table
 // (scripts/bench.sh). One PAIR socket per side, bidirectional; A binds, B connects.
 // zmq_send copies the payload into a message; the receiver gets it with zmq_msg_recv

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Export: local topics matching the patterns go out to NATS. Runs on the thread that
 // calls run(). It reads like any subscriber, so a reliable topic is exported without loss
 // (the publisher waits for the bridge as for any reader), while an overwrite topic never

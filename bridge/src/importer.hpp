@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Import: messages from NATS on subjects matching the patterns are published into local
 // topics, created with the type the headers describe (so local typed subscribers get the
 // usual type check). Runs on the NATS client's delivery threads. Everything from NATS is

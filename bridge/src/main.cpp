@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus-bridge: carries chosen topics of one ipcbus domain to other hosts over NATS, and
 // topics from other hosts into it. Local processes keep shared-memory speed; only the
 // topics you name cross the network.

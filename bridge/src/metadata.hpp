@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What travels with a message besides its payload, in NATS message headers:
 //
 //   Ipcbus-Msg:  "1 <origin> <link> <link sequence> <sequence> <publisher> <timestamp>"

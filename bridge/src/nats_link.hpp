@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bridge's connection to NATS: connects (retrying in the background while the server
 // is away), reconnects for ever, and reports the state changes.
 #pragma once

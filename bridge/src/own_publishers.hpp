@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The publisher ids the importer uses on each local topic. The exporter never sends their
 // messages back out: that, with the importer's origin filter, is what keeps two hosts
 // bridging the same topics both ways from looping messages between them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bridge's counters: bumped by the export loop and the NATS callback threads, read by
 // the periodic report. Relaxed atomics: each is an independent count, read as a snapshot.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How topics map to NATS subjects: topic "a/b.c" of bus NAME travels on the subject
 // "ipcbus.NAME.a.b%2Ec". Levels become tokens; a character NATS does not allow inside a
 // token ('.', the only one a topic level may hold besides [A-Za-z0-9_-]) is written %XX,

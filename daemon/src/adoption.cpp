@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // After a restart: clients that held topics under the previous daemon hand them back,
 // segments and all ("adopt"), and the registry is rebuilt from what they bring.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's event loop: connections, requests and replies, and its timers (the clock's
 // calibration, the scan for stalled claims). See state.hpp for the other parts.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What "list" answers: the registry with each topic's publishers, readers, groups and
 // bridges, read from the daemon's own records and, for progress and counters, from the
 // segments (numbers only: whatever a reader wrote there describes nobody but itself).

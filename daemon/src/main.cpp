@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbusd: the discovery daemon of an ipcbus domain (thin main over the daemon library).
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>

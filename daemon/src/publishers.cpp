@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publishers: their entries in the topic's publisher table, the exclusive fast path of a
 // lone publisher (granted, revoked when a second arrives, granted again when it is alone
 // again), and what the daemon does when a publisher dies or stalls inside a publish.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Readers and consumer groups: the roster entries publishers follow, the segment of each
 // reader and group, where a new reader starts, and what happens to a group member's
 // unfinished messages when it dies.

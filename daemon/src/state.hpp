@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's state, shared by its parts (one file each, docs/ARCHITECTURE.md "The
 // daemon as parts"):
 //   daemon.cpp      the event loop: connections, requests, replies, timers

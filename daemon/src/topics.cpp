@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The registry: finding and creating topics, the handles clients hold on them, closing,
 // dropping unused topics, watches and bridge marks.
 #include <spdlog/spdlog.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What every example process shares: labelled output, a clean stop on SIGINT/SIGTERM, a run
 // limit, waiting for subscribers, and latency percentiles.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus in an event loop: one epoll set waits on a topic's notification fd, a timer and
 // standard input together; the process uses no CPU while nothing happens.
 //

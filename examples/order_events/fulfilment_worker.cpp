@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // order_events_worker: one fulfilment worker of a pool. The workers join the consumer group
 // "fulfilment" on order_created, so the group hands each order to exactly one of them (a
 // work queue on the same stream the other services read in full). Each reports the

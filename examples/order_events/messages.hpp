@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The order-events example's topics and messages.
 #pragma once
 

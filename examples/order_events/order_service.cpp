@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // order_events_service: publishes order_created events (reliable mode) to the services
 // that each read all of them and to the pool of fulfilment workers that share them. It
 // then collects the workers' reports from fulfilment/done and checks that every order was

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // order_events_subscriber: one of the services that each see every order_created event
 // (plain subscribers, blocking receive): email, inventory, billing or analytics.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The message type shared by the quickstart publisher and subscriber.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // quickstart_publisher: publishes market ticks at a fixed rate, zero-copy.
 //
 //   quickstart_publisher [--count N] [--rate HZ] [--subscribers K] [--topic NAME]

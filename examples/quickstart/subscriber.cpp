@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // quickstart_subscriber: reads market ticks in place and reports what it sees.
 //
 //   quickstart_subscriber [--name NAME] [--topic NAME]

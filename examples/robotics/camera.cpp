@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // robotics_camera: publishes 1920x1080 RGB frames at 30 Hz. Each frame is rendered
 // straight into a slot of the shared ring (loan, fill, publish): 6 MB per frame and not
 // one byte copied, whatever the number of readers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // robotics_fusion: combines the camera and the IMU. One thread sleeps on both topics at once
 // in a WaitSet and wakes only when one of them has data: between messages it uses no CPU,
 // which it proves at the end with its CPU time (getrusage).

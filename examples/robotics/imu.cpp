@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // robotics_imu: publishes inertial samples at 1 kHz: a robot turning slowly on the spot.
 //
 //   robotics_imu [--count N] [--rate HZ] [--subscribers K] [--seconds S]

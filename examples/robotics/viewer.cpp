@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // robotics_viewer: a display that starts late. It subscribes with history 1, so the
 // newest frame already in the ring is its first message: it shows an image at once instead
 // of waiting for the next frame. Then it follows the stream for a few frames.

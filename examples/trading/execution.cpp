@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trading_execution: turns every trade_signal into an order on orders/new, which the risk
 // workers (consumer group "risk") share out among themselves.
 //

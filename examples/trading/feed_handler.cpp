@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trading_feed_handler: publishes market-data ticks on md/ticks, zero-copy (loan, fill in
 // place, publish), at a fixed rate, then a final tick marked `last`.
 //

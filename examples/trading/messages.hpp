@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The trading example's topics and messages. Every process opens a topic with the same
 // options, so whichever process comes first creates it and the others agree.
 #pragma once

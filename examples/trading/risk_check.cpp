@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trading_risk_check: one member of the consumer group "risk" on orders/new. The members
 // share the orders (each order goes to exactly one of them); each checks its orders
 // against a notional limit.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trading_signal_service: a plain subscriber of trade_signal that sleeps until a signal
 // comes (blocking receive: no CPU while idle) and sees every one of them. Two services
 // run it: `notification` alerts on large signals, `logging` keeps a per-symbol record.

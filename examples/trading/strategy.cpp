@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trading_strategy: reads md/ticks by busy-polling (no system call, no sleep: the lowest
 // latency, at the price of one core), keeps an average price per symbol, and publishes a
 // trade_signal when the price strays far from it (mean reversion).

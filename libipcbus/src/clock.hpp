@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Clocks. Message timestamps come from the CPU's time-stamp counter, converted to
 // nanoseconds with one calibration per domain that the daemon publishes read-only in the
 // domain segment (layout::DomainClock), so every process converts the same way and their

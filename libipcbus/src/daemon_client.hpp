@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A process's connection to the ipcbusd of its domain. Publishers and subscribers get
 // their segments through it; its closing (the process dying) is how the daemon learns to
 // clean up after the process.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Names of the error enums, for messages and logs, and what Expected does when asked for
 // a value it does not hold.
 #include <cstdio>

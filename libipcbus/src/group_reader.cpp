@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading as a consumer-group member: taking messages from the group cursor (pending,
 // then owned marks) and from the orphan table of dead members.
 #include "ring.hpp"

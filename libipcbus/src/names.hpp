@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Naming rules for domains and topics, and the shared-memory object name of a topic.
 #pragma once
 

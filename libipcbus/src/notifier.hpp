@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An eventfd that becomes readable when one of some readers has a new message, so that
 // epoll, poll or Boost.Asio can wait on ipcbus along with sockets and timers. A thread
 // sleeps on the topics' futexes (wait.hpp) and writes the eventfd when data arrives, then

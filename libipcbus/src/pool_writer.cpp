@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The buffer pool of large-message topics: most-recently-freed reuse of buffers no reader
 // can still need.
 #include "ring.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ipcbusd wire protocol: one JSON object per SOCK_SEQPACKET message (at most
 // kMaxMessageSize bytes); replies and events may carry memfds (SCM_RIGHTS, at most
 // kMaxPassedFds).

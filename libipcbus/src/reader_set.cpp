@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A publisher's view of the topic's readers: the roster, the reader and group segments
 // the daemon hands over, gating (oldest_needed) and who sleeps (wake_needed).
 #include "ring.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ring: publishing, reading and waking over a validated topic segment. This is the hot
 // path: lock-free, allocation-free, system-call-free unless someone sleeps, noexcept. It
 // works over any memory holding the segments, so unit tests run it over the heap as well.

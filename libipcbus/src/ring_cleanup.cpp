@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's side of the ring: passing over frames and holes of dead or stalled
 // publishers, and giving back their pool loans.
 #include "ring.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the parts of the ring share (ring_writer.cpp, reader_set.cpp, pool_writer.cpp,
 // ring_reader.cpp, group_reader.cpp, ring_cleanup.cpp): how a frame is classified and read,
 // the stale stamp, and the batch sizes of readers' writes. Private to the library.

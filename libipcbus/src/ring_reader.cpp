@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading as a plain reader: polling frames in sequence order, loss counting, batched
 // positions, held samples, and waking publishers that wait for space.
 #include "ring.hpp"

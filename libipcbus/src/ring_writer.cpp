@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publishing: the exclusive path of a lone publisher and its revocation, the shared path
 // (tickets, busy marks, stale frames), commits, and waking sleeping readers.
 #include "ring.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's operations on a topic's roster and publisher table: claiming and
 // activating entries, freeing them, and handing a dead group member's unfinished messages
 // to its group. In the library (not the daemon) so that unit tests run the very code the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Formatting and validating ipcbus shared memory in any memory (shared or heap): topic,
 // reader, group and domain segments. The checks here are what stands between a process
 // and a hostile or damaged segment. A topic segment is validated once; what the hot path

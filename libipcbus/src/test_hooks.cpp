@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The test hooks of ipcbus_test_hooked (see test_hooks.hpp). Never in the library that
 // applications link.
 #include "test_hooks.hpp"

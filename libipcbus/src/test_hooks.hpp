@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Points inside the hot path where tests stop or kill a process on purpose. The windows
 // between them are nanoseconds wide, so random kills would almost never hit them; the
 // library built for those tests (ipcbus_test_hooked, compiled with IPCBUS_TEST_HOOKS)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A topic granted by the daemon: the mapped segments plus the daemon's handle for them.
 // Closing it tells the daemon (which frees the reader's roster entry or the publisher's
 // entry, and drops the topic when its last user leaves).

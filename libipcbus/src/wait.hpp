@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Waiting for messages without burning a core.
 //
 // A reader that wants to sleep announces it in its own memory (ReaderRow::sleep: one more

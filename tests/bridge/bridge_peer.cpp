@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The local processes of the bridge tests, one per domain ("host"):
 //
 //   bridge_peer publish DOMAIN TOPIC     creates TOPIC (reliable, raw, 64-byte slots), says

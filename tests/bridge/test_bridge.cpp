@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus-bridge between two bus domains on this machine, standing in for two hosts, over a
 // real nats-server that each test starts on a free port of its own. Every process is real:
 // the daemons, the bridges, the publishers and subscribers (tests/bridge/bridge_peer.cpp).

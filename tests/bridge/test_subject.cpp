@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Topic <-> NATS subject mapping of ipcbus-bridge: reversible, and strict with subjects
 // that did not come from a bridge.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_chaos_peer: a publisher or reader process that the chaos test
 // (tests/chaos/test_chaos.cpp) drives line by line on stdin and kills with SIGKILL at
 // moments its seeded random generator chooses. Everything it prints is a reply to a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Chaos: publishers, readers and the daemon killed with SIGKILL and restarted, over many
 // rounds, on three topics (overwrite, reliable, and a reliable topic read by a consumer
 // group), then a reckoning of everything every process saw.

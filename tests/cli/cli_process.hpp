@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ipcbus tool as a real child process, driven as a shell would: arguments, environment,
 // standard input, and both output streams captured, so tests can check the exact error
 // line on stderr and tell a clean exit from a death by signal.

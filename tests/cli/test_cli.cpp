@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ipcbus command-line tool, run as real processes in a domain of each test's own.
 // Tests synchronise on what the processes print and on subscriber counts (pub
 // --wait-subscribers, or the test's own publisher), never on sleeps.

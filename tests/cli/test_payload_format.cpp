@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How `ipcbus echo` shows payloads: UTF-8 validation (JSON output depends on it), base64,
 // hex.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The examples (examples/trading, robotics, order_events), each process a real child
 // process in a domain of the test's own. The tests read what the processes print and check
 // that what the examples promise holds: every service got every signal, the viewer got a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Message timestamps: the TSC converted with the domain's one calibration (clock.hpp).
 // Two processes' timestamps of the same instant must agree, and they must stay
 // CLOCK_MONOTONIC nanoseconds (what users compare them with).

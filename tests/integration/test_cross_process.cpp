@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real processes (fork + exec of ipcbus_test_peer) exchanging messages through shared
 // memory. Every test synchronises on what the children print, never on sleeps.
 #include <gtest/gtest.h>

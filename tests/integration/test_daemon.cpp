@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbusd with real processes: cleanup after kill -9, hostile protocol input, a second
 // daemon, access control by uid, limits, autostart. Synchronisation is on what children
 // print and on the daemon's "sync" barrier (answered after it has handled every event

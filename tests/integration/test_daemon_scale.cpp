@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon under load: 1,000 topics held by 100 concurrent client processes.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The data path under misbehaving processes: a hostile subscriber that writes garbage over
 // everything it can map, a loan holder that is stopped or killed, a publisher that laps
 // the slot of a dead loan holder, a late joiner with history on a reliable topic, and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Delivery guarantees across real processes: many publishers per topic, reliable mode,
 // consumer groups (with a member dying mid-message) and history for late joiners. Every
 // payload carries its publisher and a per-publisher counter under a checksum.

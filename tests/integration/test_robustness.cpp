@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile clients and exhausted resources: a reader row scribbled on by a buggy client, a
 // client that lies about its pid, shared memory that runs out, a process out of file
 // descriptors, a topic's reader table filled by many processes; and regressions found by

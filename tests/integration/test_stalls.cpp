@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publishers and group members killed or stopped at exact points inside the hot path
 // (the hook peer, built with the library's test hooks: the windows are nanoseconds wide).
 // Each case hits its window by construction: if the code path no longer passed through it,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Waiting without burning CPU, across real processes: blocking receive, WaitSet over 64
 // topics, the notification fd in an epoll loop, and a Listener stopped mid-stream. The
 // test synchronises on the messages themselves (each waiter says what it got).

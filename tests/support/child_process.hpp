@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real child processes for multi-process tests: fork + exec of a peer program, with its
 // stdin and stdout on pipes so the test synchronises on what the child says, never on
 // sleeps.

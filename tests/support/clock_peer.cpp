@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The other process of the clock tests (tests/integration/test_clock.cpp): answers
 // "clock DOMAIN TOPIC file=PATH rounds=N". PATH is a file both processes map shared; for
 // each round the test writes 2i+1 into its first word, this peer takes Node::now() at

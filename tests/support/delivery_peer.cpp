@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_delivery_peer: publisher or subscriber process for the delivery-guarantee
 // tests (reliable mode, many publishers, consumer groups, history).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A topic in plain heap memory, for unit tests of the format and the ring: the topic
 // segment, and reader and group segments set up with the daemon's own roster code
 // (src/roster.hpp), so tests run what the daemon runs.

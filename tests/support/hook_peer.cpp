@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_hook_peer: a publisher or group member that stops or kills itself at one
 // exact point inside the library's hot path (src/test_hooks.hpp). It links
 // ipcbus_test_hooked, the library built with those hooks; the windows between the points

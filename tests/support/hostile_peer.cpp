@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_hostile_peer: processes that misbehave on purpose, for the data-path tests.
 //
 //   ipcbus_test_hostile_peer scribble DOMAIN TOPIC [key=value ...]

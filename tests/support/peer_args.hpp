@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Command lines of the test peers that take "ROLE DOMAIN TOPIC key=value ...": parsing,
 // typed look-ups with defaults, and the one way a peer reports an error ("error ..." on
 // stdout, exit code 2), which the tests wait for like any other line.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_peer: the other process in multi-process tests.
 //
 //   ipcbus_test_peer publish DOMAIN TOPIC COUNT SIZE CAPACITY PUBLISHER_NO

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every test runs in a bus domain of its own, served by an ipcbusd process of its own,
 // so tests run in parallel without seeing each other. At the end each test checks that
 // the daemon's registry is empty again: every topic it made was cleaned up.

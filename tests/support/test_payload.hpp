@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Self-checking message payloads for cross-process tests: each carries its publisher,
 // a per-publisher counter and a checksum over everything else, so a torn or corrupted
 // read is always detected.

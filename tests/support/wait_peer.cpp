@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus_test_wait_peer: the waiting side of the tests of blocking receive, WaitSet and
 // the notification fd. Messages are 8-byte counters; every line is flushed at once.
 //

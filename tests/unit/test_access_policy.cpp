@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbusd's access policy: TOML parsing, every configuration mistake refused with a message
 // that names the origin, line and key, wildcard topic matching, and uid/gid checks.
 #include <gtest/gtest.h>

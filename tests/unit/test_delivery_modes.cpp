@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The delivery-mode API in one process: reliable publishers that wait or refuse, samples
 // that hold slots, consumer-group limits, and every bad input refused with a clear error.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The hot path (loan, publish, take, release) must not allocate. This binary replaces the
 // global allocator with a counting one and checks the count across many messages.
 #include <gtest/gtest.h>

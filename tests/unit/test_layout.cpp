@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pins the binary shape of every shared-memory structure. If a test here fails, the
 // layout changed: bump layout::kLayoutVersion, update the expected values, and regenerate
 // the golden dump (IPCBUS_WRITE_GOLDEN=1 test_layout).

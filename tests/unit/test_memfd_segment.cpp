@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Topics as memfds: what a client does with descriptors that do not hold a proper topic
 // (another program's memory, a truncated or foreign-version segment), and what keeps a
 // subscriber from writing messages.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publisher and Subscriber over real shared memory, in one process: the API contract and
 // every bad input refused with a clear error.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Expected and Result as users meet them: value() on an error ends the program with the
 // error's message instead of a segmentation fault (the README's `.value()` pattern with no
 // daemon reachable), and the std::expected-style helpers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ring over plain heap memory: every invariant listed in src/ring.hpp, the exclusive
 // and shared claim paths, stalled and dead publishers, reliable gating with history, the
 // buffer pool, one wake-up per sleep, and hostile values in readers' memory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Validation of segments found in memory: every damaged or foreign segment is refused
 // with an error that names the topic and the cause; nothing is read out of bounds; what
 // validation hands out are copies, never re-read from the segment.

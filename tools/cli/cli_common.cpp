@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "cli_common.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What every ipcbus command shares: how it fails, how it connects, how it stops on Ctrl-C.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus doctor: checks what ipcbus needs from this machine and says how to fix what is
 // missing.
 #include <dirent.h>

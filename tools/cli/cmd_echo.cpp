@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus echo TOPIC: prints each message as it arrives.
 #include <fmt/format.h>
 

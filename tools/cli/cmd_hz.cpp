@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus hz TOPIC: live message rate and bandwidth, one line per second.
 #include <fmt/format.h>
 

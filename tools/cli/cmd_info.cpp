@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus info TOPIC: one topic in detail, with each reader's position and losses.
 #include <fmt/format.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus perf: one-way latency across processes. This process publishes messages stamped
 // with CLOCK_MONOTONIC on a private topic; subscriber processes it starts (this binary's
 // hidden perf-subscriber command) compute receive time minus stamp and report every

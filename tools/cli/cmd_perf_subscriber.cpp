@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus perf-subscriber (hidden): one subscriber process of `ipcbus perf`. It busy-polls
 // the topic, computes each message's one-way latency, and writes its report to stdout.
 #include <cstdint>

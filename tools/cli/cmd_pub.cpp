@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus pub TOPIC [TEXT]: publishes raw-bytes messages, TEXT repeated or one per line of
 // standard input.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus topics: every topic of the domain, with its message rate.
 #include <fmt/format.h>
 

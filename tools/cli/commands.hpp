@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ipcbus commands. Each add_*_command adds its subcommand to the app; when the command
 // line selects it, it stores in `action` what main() then runs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading standard input line by line without making Ctrl-C wait for the next line.
 #pragma once
 

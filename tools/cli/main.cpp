@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbus: the command-line tool. Parses the command line, runs the chosen command, and
 // turns its failure into one line on stderr and a non-zero exit code.
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How `ipcbus echo` shows a payload: text when it is text, hex (plain output) or base64
 // (JSON output) when it is not.
 #pragma once

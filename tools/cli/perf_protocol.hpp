@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `ipcbus perf` and the subscriber processes it starts agree on: the message layout
 // and the report each subscriber writes back on its standard output.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A child process whose standard output this process reads (for `ipcbus perf`).
 #pragma once
 

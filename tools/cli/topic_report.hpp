@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How `ipcbus topics` and `ipcbus info` describe a topic, in JSON and in text.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Waiting for the next message of a subscriber: the library's blocking receive, in short
 // slices so that a stop request (Ctrl-C) is noticed while nothing arrives.
 #pragma once

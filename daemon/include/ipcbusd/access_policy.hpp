@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Access control and per-topic defaults for ipcbusd, read from a TOML file.
 //
 // Example configuration:

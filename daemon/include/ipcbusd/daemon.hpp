@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ipcbusd: the discovery daemon of one bus domain. It keeps the topic registry, creates
 // topic segments (memfd) and hands them to clients over its Unix socket, learns each
 // client's pid/uid/gid from the kernel, enforces the access policy, and cleans up the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Umbrella header: everything a user of ipcbus needs.
 #pragma once
 

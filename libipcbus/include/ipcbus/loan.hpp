@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Loan is a buffer a publisher fills with a message before publishing it. It is private
 // until publish(): no reader sees it and no other publisher waits for it, so holding a
 // loan (a camera driver waiting for its next frame, a process that is stopped) delays no

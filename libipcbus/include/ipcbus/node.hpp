@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Node is a process's handle on one bus domain: its connection to the domain's
 // discovery daemon, ipcbusd. The domain is a name that keeps separate buses apart (every
 // test uses its own); each domain has one daemon, which the library starts by itself

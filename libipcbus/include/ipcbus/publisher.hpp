@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publishers write messages into a topic's shared-memory ring. Several publishers, in any
 // processes, may share a topic; each Publisher object is used by one thread at a time.
 #pragma once

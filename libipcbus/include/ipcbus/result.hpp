@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Error reporting. Setup calls (create/open a topic) return Result<T>: a value or an
 // Error with a code and a message naming the topic and the cause. Hot-path calls return
 // Expected<T, E> with a small error enum: no allocation, no exception.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Sample is a received message, read in place in shared memory (zero-copy).
 //
 // Reliable mode: nothing rewrites a sample's bytes until it is released, so data() and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Subscribers read a topic's messages in place, in sequence order. Each Subscriber object
 // is used by one thread at a time; any number of subscribers may read one topic.
 #pragma once

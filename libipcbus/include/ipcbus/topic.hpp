@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-topic parameters, fixed by whoever creates the topic.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a topic carries. Every topic records its payload type's name, size, alignment and
 // schema hash; opening a topic with another type is refused, never silent garbage.
 #pragma once

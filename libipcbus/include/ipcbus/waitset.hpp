@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Waiting on many subscribers at once: a WaitSet tells one thread which subscribers have
 // data; a Listener runs callbacks for them on a thread of its own.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A TopicWatcher learns of topics whose names match a pattern, including topics created
 // after it started: subscribe to "sensors/*/imu" and hear about every IMU that appears.
 // Patterns: levels separated by '/', '*' matches exactly one level, '**' any number.

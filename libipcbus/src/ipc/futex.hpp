@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Futexes on words in shared memory: the one way processes of a topic sleep and wake each
 // other. Shared (not FUTEX_PRIVATE) because the word is mapped by several processes.
 #pragma once

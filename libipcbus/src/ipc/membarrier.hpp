@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An asymmetric memory fence between processes (membarrier(2), Linux 4.16+): publishers,
 // on the hot path, only keep the compiler from reordering their commit and their check
 // for sleeping readers; a reader about to sleep pays instead, with one system call that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared memory as anonymous memfds: created by the daemon, passed to clients as file
 // descriptors, freed by the kernel when the last descriptor and mapping are gone. Nothing
 // is ever named in /dev/shm, so nothing can go stale there.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unix-domain SOCK_SEQPACKET sockets in the abstract namespace, carrying whole messages
 // and, alongside, a few file descriptors (SCM_RIGHTS). Used between ipcbusd and its
 // clients. SEQPACKET keeps message boundaries and reports a peer's death as end of file.

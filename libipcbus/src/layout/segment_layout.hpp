@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The binary layout of ipcbus shared memory. Every process of a domain agrees on it; a
 // process built from another version is refused by the layout version check.
 //
