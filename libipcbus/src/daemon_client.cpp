@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon_client.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -78,6 +79,30 @@ Error unreachable(const std::string& domain, const std::string& why) {
 
 }  // namespace
 
+namespace {
+
+// PREFIX/bin/ipcbusd for the shared object this code was loaded from, if that is a
+// library under PREFIX/lib (empty for a static library: it is part of the executable).
+fs::path daemon_beside_library() {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&find_daemon_executable), &info) == 0 ||
+        info.dli_fname == nullptr) {
+        return {};
+    }
+    std::error_code ec;
+    const fs::path library = fs::canonical(info.dli_fname, ec);
+    if (ec || library.filename().string().rfind("libipcbus.so", 0) != 0) return {};
+    for (fs::path dir = library.parent_path(); dir.has_relative_path(); dir = dir.parent_path()) {
+        if (dir.filename() == "lib" || dir.filename() == "lib64") {
+            const fs::path p = dir.parent_path() / "bin" / "ipcbusd";
+            return is_executable(p) ? p : fs::path();
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
 std::string find_daemon_executable() {
     if (const char* env = std::getenv("IPCBUS_DAEMON"); env != nullptr && *env != '\0') {
         return is_executable(env) ? std::string(env) : std::string();
@@ -90,6 +115,9 @@ std::string find_daemon_executable() {
             if (is_executable(p)) return p;
         }
     }
+    // An installed shared library finds the daemon of its own installation, wherever the
+    // prefix was moved to: PREFIX/lib[/multiarch]/libipcbus.so.0 -> PREFIX/bin/ipcbusd.
+    if (const fs::path p = daemon_beside_library(); !p.empty()) return p;
 #ifdef IPCBUS_INSTALL_BINDIR
     if (const fs::path p = fs::path(IPCBUS_INSTALL_BINDIR) / "ipcbusd"; is_executable(p)) return p;
 #endif

@@ -55,6 +55,25 @@ for target in ipcbus::ipcbus ipcbus::ipcbus_shared; do
   pubsub "$dir/consumer" "install/${target#ipcbus::}"
 done
 
+# No daemon running and none named: the shared library starts the ipcbusd installed beside
+# it (PREFIX/bin), not one of the configured prefix or of PATH.
+shared=$work/cmake-ipcbus_shared/consumer
+autostart_domain="t$$-install-autostart"
+(
+  unset IPCBUS_DAEMON IPCBUS_NO_AUTOSTART
+  export IPCBUS_DOMAIN=$autostart_domain PATH=/usr/bin:/bin
+  IPCBUS_DOMAIN=$autostart_domain "$shared" pub install/autostart 1 >/dev/null
+)
+started=$(pgrep -f -- "ipcbusd --domain $autostart_domain" || true)
+[ -n "$started" ] || { echo "no ipcbusd was autostarted for $autostart_domain" >&2; exit 1; }
+for pid in $started; do
+  exe=$(readlink "/proc/$pid/exe")
+  kill "$pid"
+  [ "$exe" = "$(realpath "$prefix/bin/ipcbusd")" ] ||
+    { echo "the shared library autostarted $exe, not $prefix/bin/ipcbusd" >&2; exit 1; }
+done
+echo "$shared: autostarted $prefix/bin/ipcbusd"
+
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
 c++ -O2 -o "$work/consumer-pc" "$source/tests/install/consumer/consumer.cpp" \
     $(pkg-config --define-prefix --cflags --libs ipcbus) \
