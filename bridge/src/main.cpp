@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
         "Prints 'ready' when bridging, and its counters as 'stats {json}' on exit."};
     Options options;
     add_options(app, options);
+    app.set_version_flag("--version", "ipcbus-bridge " + std::string(ipcbus::version()));
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("ipcbus-bridge");

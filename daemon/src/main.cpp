@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "ipcbus/node.hpp"
+#include "ipcbus/version.hpp"
 #include "ipcbusd/daemon.hpp"
 
 namespace {
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
                  "Started by a client library: same as --idle-exit 10 unless that is given");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    app.set_version_flag("--version", "ipcbusd " + std::string(ipcbus::version()));
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("ipcbusd");

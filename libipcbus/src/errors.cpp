@@ -9,8 +9,13 @@
 #include "ipcbus/result.hpp"
 #include "ipcbus/subscriber.hpp"
 #include "ipcbus/topic.hpp"
+#include "ipcbus/version.hpp"
 
 namespace ipcbus {
+
+std::string_view version() noexcept {
+    return IPCBUS_VERSION_STRING;  // the project version, set by libipcbus/CMakeLists.txt
+}
 
 std::string_view to_string(ErrorCode code) noexcept {
     switch (code) {
@@ -108,8 +113,7 @@ namespace detail {
 
 void abort_on_error(const char* what, std::string_view text) noexcept {
     // stdio, not iostream: safe however early or late in the program this runs.
-    std::fprintf(stderr, "ipcbus: %s: %.*s\n", what, static_cast<int>(text.size()),
-                 text.data());
+    std::fprintf(stderr, "ipcbus: %s: %.*s\n", what, static_cast<int>(text.size()), text.data());
     std::fflush(stderr);
     std::abort();
 }

@@ -261,6 +261,31 @@ TEST_F(CliTest, pubReliableRefusesAnOverwriteTopic) {
 
 // --- topics, info, hz ------------------------------------------------------------------------
 
+// `ipcbus --domain X topics` (the habit of nats and kubectl) once failed with "The
+// following arguments were not expected: X --domain".
+TEST_F(CliTest, domainBeforeTheCommandNameIsTheCommandsDomain) {
+    const ipcbus::Node node = make_node();
+    auto pub = ipcbus::RawPublisher::create(node, "cli/global-domain");
+    ASSERT_TRUE(pub);
+    const CliOutcome topics = run_cli({"--domain", domain_, "topics", "--json"});
+    ASSERT_EQ(topics.exit_code, 0) << topics.err;
+    bool listed = false;
+    for (const json& topic : json::parse(topics.out))
+        listed |= topic.at("name") == "cli/global-domain";
+    EXPECT_TRUE(listed) << topics.out;
+    // The command's own --domain wins over one before the command name.
+    const CliOutcome own =
+        run_cli({"--domain", "elsewhere", "topics", "--json", "--domain", domain_});
+    ASSERT_EQ(own.exit_code, 0) << own.err;
+    EXPECT_NE(own.out.find("cli/global-domain"), std::string::npos) << own.out;
+}
+
+TEST_F(CliTest, versionIsPrintedWithoutADaemon) {
+    const CliOutcome version = run_cli({"--version"});
+    EXPECT_EQ(version.exit_code, 0) << version.err;
+    EXPECT_EQ(version.out, "ipcbus " + std::string(ipcbus::version()) + "\n");
+}
+
 TEST_F(CliTest, topicsJsonCountsThePublishersAndSubscribersHoldingATopic) {
     const ipcbus::Node node = make_node();
     auto pub = ipcbus::RawPublisher::create(node, "cli/held", {64, 256, 0});

@@ -23,10 +23,33 @@ extern "C" void on_stop_signal(int signal_number) {
 
 }  // namespace
 
+namespace {
+
+// Every command's --domain, so that one given before the command name reaches it.
+struct DomainBinding {
+    CLI::Option* option;
+    std::string* domain;
+};
+std::vector<DomainBinding>& domain_bindings() {
+    static std::vector<DomainBinding> bindings;
+    return bindings;
+}
+
+}  // namespace
+
 void add_domain_option(CLI::App& command, std::string& domain) {
     domain = default_domain();
-    command.add_option("--domain", domain, "Bus domain (default: $IPCBUS_DOMAIN, else 'default')")
-        ->type_name("NAME");
+    CLI::Option* option =
+        command
+            .add_option("--domain", domain, "Bus domain (default: $IPCBUS_DOMAIN, else 'default')")
+            ->type_name("NAME");
+    domain_bindings().push_back({option, &domain});
+}
+
+void apply_global_domain(const std::string& domain) {
+    for (const DomainBinding& binding : domain_bindings()) {
+        if (binding.option->count() == 0) *binding.domain = domain;  // the command's own wins
+    }
 }
 
 Node connect(const std::string& domain) {

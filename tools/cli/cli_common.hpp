@@ -34,6 +34,9 @@ using CommandAction = std::function<int()>;
 
 /// Adds the --domain option every command takes.
 void add_domain_option(CLI::App& command, std::string& domain);
+/// Gives `domain` (a --domain before the command name) to every command that was not
+/// given one of its own. Call after parsing.
+void apply_global_domain(const std::string& domain);
 
 /// Connects to the domain's daemon (starting one unless IPCBUS_NO_AUTOSTART=1).
 Node connect(const std::string& domain);

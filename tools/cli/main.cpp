@@ -9,6 +9,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "ipcbus/version.hpp"
 
 namespace {
 
@@ -32,6 +33,11 @@ int main(int argc, char** argv) {
         "Every command takes --domain (default: $IPCBUS_DOMAIN, else 'default')."};
     app.failure_message(one_line_failure);  // before the subcommands: they copy it
     app.require_subcommand(1);
+    app.set_version_flag("--version", "ipcbus " + std::string(ipcbus::version()));
+    // --domain before the command name as well as after it (`ipcbus --domain X topics`).
+    std::string global_domain;
+    CLI::Option* global_domain_option =
+        app.add_option("--domain", global_domain, "Bus domain, for any command")->type_name("NAME");
     CommandAction action;
     add_topics_command(app, action);
     add_info_command(app, action);
@@ -42,6 +48,7 @@ int main(int argc, char** argv) {
     add_perf_subscriber_command(app, action);
     add_doctor_command(app, action);
     CLI11_PARSE(app, argc, argv);
+    if (global_domain_option->count() > 0) apply_global_domain(global_domain);
 
     install_stop_handler();
     try {

@@ -10,5 +10,6 @@
 #include "ipcbus/subscriber.hpp"  // IWYU pragma: export
 #include "ipcbus/topic.hpp"       // IWYU pragma: export
 #include "ipcbus/type_info.hpp"   // IWYU pragma: export
+#include "ipcbus/version.hpp"     // IWYU pragma: export
 #include "ipcbus/waitset.hpp"     // IWYU pragma: export
 #include "ipcbus/watcher.hpp"     // IWYU pragma: export
