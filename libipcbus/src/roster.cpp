@@ -204,6 +204,9 @@ std::optional<std::uint32_t> claim_publisher_entry(const SegmentView& view, std:
         e.pool_loans.store(0, std::memory_order_relaxed);
         e.published.store(0, std::memory_order_relaxed);
         e.last_publish_ns.store(0, std::memory_order_relaxed);
+        // Even: a previous holder killed inside an exclusive publish left it odd, and the
+        // daemon would never see the new one outside a publish until it first published.
+        e.in_publish.store(0, std::memory_order_relaxed);
         // seq_cst: readers deciding whether they need a membarrier scan active entries.
         e.state.store(static_cast<std::uint32_t>(layout::PublisherState::active),
                       std::memory_order_seq_cst);

@@ -152,6 +152,21 @@ TEST(ExclusivePath, regrantedPublisherGoesOnFromTheCursorAsItIsNow) {
     }
 }
 
+// Found by the chaos test: a publisher killed inside an exclusive publish leaves its
+// entry's in_publish odd; the daemon frees the entry, a new lone publisher gets it, and
+// until that one published for the first time, every revocation saw "inside a publish" and
+// a second publisher's create() failed after 2 s.
+TEST(ExclusivePath, aReusedEntryOfAPublisherThatDiedInsideAPublishCanBeRevoked) {
+    HeapSegment seg(8);
+    layout::PublisherEntry* dead = seg.add_publisher(1);
+    dead->in_publish.store(7);  // it died between the odd store and the even one
+    dead->state.store(static_cast<std::uint32_t>(layout::PublisherState::free));  // freed
+    layout::PublisherEntry* reused = seg.add_publisher(2);
+    ASSERT_EQ(reused, dead) << "the freed entry is the one handed out again";
+    seg.header().exclusive.store(layout::kExclusiveOwned | 2);
+    EXPECT_TRUE(revoke_exclusive(seg.view(), 0)) << "the new publisher has not published yet";
+}
+
 // --- frames the reader finds in odd states (written directly, as another process would) ---
 
 class FrameStatesTest : public ::testing::Test {
