@@ -8,10 +8,11 @@
 // batch it was just told to publish, or, through the hooks of the test build of the
 // library, inside a publish or a consumer-group take at one of their nanosecond-wide
 // windows: after the ticket, after the busy mark, before the commit; after the pending
-// mark, after the cursor CAS, and the same two when taking over a dead member's message). Nothing waits on time: the test waits for what the
-// peers print and for the daemon's "sync" barrier; only the re-registration of clients
-// with a restarted daemon, which they do on their own schedule, is awaited by polling the
-// registry (test_domain.hpp's eventually()).
+// mark, after the cursor CAS, and the same two when taking over a dead member's message).
+// Nothing waits on time: the test waits for what the peers print and for the daemon's
+// "sync" barrier; only the re-registration of clients with a restarted daemon, which they
+// do on their own schedule, is awaited by polling the registry (test_domain.hpp's
+// eventually()).
 //
 // Afterwards it asserts that
 //  - no reader ever saw a corrupt or torn payload (checksums; reliable readers re-check);
@@ -460,9 +461,9 @@ void ChaosTest::run_rounds(std::uint64_t rounds) {
                 // It kills itself after its K-th message of the burst (or, if it gets
                 // fewer, is killed idle afterwards): a death mid-message, which the
                 // generator, not the scheduler, places.
-                static constexpr const char* kTakePoints[] = {
-                    "group_after_mark", "group_after_cas", "orphan_after_mark",
-                    "orphan_after_take"};
+                static constexpr const char* kTakePoints[] = {"group_after_mark", "group_after_cas",
+                                                              "orphan_after_mark",
+                                                              "orphan_after_take"};
                 if (t.kind == Kind::group && chance(50)) {
                     // Or inside a take, at one of its nanosecond-wide windows.
                     ASSERT_TRUE(t.churn[slot]->child->write_line(
