@@ -77,10 +77,6 @@ Error unreachable(const std::string& domain, const std::string& why) {
                  "daemon not reachable for domain '" + domain + "': " + why};
 }
 
-}  // namespace
-
-namespace {
-
 // PREFIX/bin/ipcbusd for the shared object this code was loaded from, if that is a
 // library under PREFIX/lib (empty for a static library: it is part of the executable).
 fs::path daemon_beside_library() {
