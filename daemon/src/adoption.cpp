@@ -160,6 +160,7 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
                 free_entry(known, index);
             }
             clean_up_after_the_dead(known);
+            attach_waiting(known);
         }
         return &known;
     }
@@ -184,6 +185,7 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
                  client.cred.pid);
     Topic& adopted = topics.emplace(req.topic, std::move(topic)).first->second;
     announce(adopted);
+    attach_waiting(adopted);  // subscribers that re-registered before their publisher
     return &adopted;
 }
 

@@ -92,6 +92,22 @@ Result<std::uint32_t> Daemon::State::join_group(Topic& topic, const std::string&
 Result<json> Daemon::State::add_subscriber(Client& client, int fd, Topic& topic,
                                            const protocol::OpenRequest& req, bool created,
                                            std::vector<int>& pass_fds) {
+    const std::uint64_t id = add_handle(
+        client, fd, topic, Handle{fd, {}, protocol::Role::subscriber, 0, 0, {}, false, false});
+    auto reply = attach_reader(client, topic, req, id, pass_fds);
+    if (!reply) {
+        handles.erase(id);
+        client.handles.erase(id);
+        topic.handles.erase(id);
+        return reply;
+    }
+    (*reply)["created"] = created;
+    return reply;
+}
+
+Result<json> Daemon::State::attach_reader(Client& client, Topic& topic,
+                                          const protocol::OpenRequest& req, std::uint64_t id,
+                                          std::vector<int>& pass_fds) {
     if (!topic.writable) {
         return Error{ErrorCode::resource_exhausted,
                      "topic '" + topic.name +
@@ -126,22 +142,24 @@ Result<json> Daemon::State::add_subscriber(Client& client, int fd, Topic& topic,
     send_entry_to_publishers(topic, *entry);  // before activation: see join_group()
     activate_entry(topic, *entry, group.empty() ? req.reader.history : 0);
     if (!group.empty()) ++topic.groups.at(group).members;
-    Handle handle{fd, {}, protocol::Role::subscriber, *entry, 0, {}, false, false};
+    Handle& handle = handles.at(id);
+    handle.index = *entry;
     handle.group = group;
-    const std::uint64_t id = add_handle(client, fd, topic, std::move(handle));
+    handle.waiting = false;
+    handle.request.reset();
+    topic.handles.insert(id);
     pass_fds = {topic.read_only.get(), topic.roster_segments[*entry]->fd()};
     json reply{{"ok", true},
                {"handle", id},
                {"index", *entry},
                {"generation",
-                topic.segment.view().roster[*entry].generation.load(std::memory_order_relaxed)},
-               {"created", created}};
+                topic.segment.view().roster[*entry].generation.load(std::memory_order_relaxed)}};
     if (!group.empty()) {
         pass_fds.push_back(topic.roster_segments[group_entry]->fd());
         reply["group_entry"] = group_entry;
     }
-    spdlog::info("pid {} {} '{}' as subscriber (handle {}, roster entry {}{})", client.cred.pid,
-                 created ? "created" : "opened", topic.name, id, *entry,
+    spdlog::info("pid {} attached to '{}' as subscriber (handle {}, roster entry {}{})",
+                 client.cred.pid, topic.name, id, *entry,
                  group.empty() ? "" : ", group '" + group + "'");
     return reply;
 }

@@ -96,6 +96,10 @@ struct Handle {
     std::string group;           // a subscriber's consumer group, if any
     bool exclusive_ok = false;   // publisher: may take the exclusive fast path
     bool roster_events = false;  // publisher: asked for its readers' segments
+    // A subscriber whose topic does not exist yet: no roster entry; `request` is what it
+    // asked for, checked against the topic when a publisher creates it (attach_waiting).
+    bool waiting = false;
+    std::optional<protocol::OpenRequest> request{};
 };
 
 struct Daemon::State {
@@ -106,6 +110,8 @@ struct Daemon::State {
     std::map<int, Client> clients;
     std::map<std::string, Topic, std::less<>> topics;
     std::map<std::uint64_t, Handle> handles;
+    // Subscribers waiting for a topic nobody has created yet, by topic name.
+    std::map<std::string, std::set<std::uint64_t>, std::less<>> waiting;
     std::uint64_t next_handle = 1;
     std::uint64_t total_bytes = 0;
     bool draining = false;
@@ -134,6 +140,8 @@ struct Daemon::State {
                                   bool& created);
     std::uint64_t add_handle(Client& client, int fd, Topic& topic, Handle handle);
     Result<json> close(Client& client, const json& request);
+    Result<json> wait_for_topic(Client& client, int fd, protocol::OpenRequest req);
+    void attach_waiting(Topic& topic);
     void release(std::uint64_t handle, bool owner_died);
     void drop_topic(const std::string& name);
     void drop_if_unused(Topic& topic);
@@ -148,6 +156,9 @@ struct Daemon::State {
     Result<json> add_subscriber(Client& client, int fd, Topic& topic,
                                 const protocol::OpenRequest& req, bool created,
                                 std::vector<int>& pass_fds);
+    // The roster entry (and group) of a subscriber handle `id` that exists already.
+    Result<json> attach_reader(Client& client, Topic& topic, const protocol::OpenRequest& req,
+                               std::uint64_t id, std::vector<int>& pass_fds);
     Result<std::uint32_t> claim_entry(Topic& topic, pid_t pid, layout::RosterKind kind,
                                       std::uint32_t group);
     Result<Ok> create_entry_segment(Topic& topic, std::uint32_t index, layout::RosterKind kind);

@@ -25,6 +25,11 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
     auto req = protocol::parse_open(request);
     if (!req) return std::move(req).error();
     if (auto ok = check_access(client, *req); !ok) return std::move(ok).error();
+    // Subscribers never create a topic, so an observer (echo, hz, a recorder) cannot fix
+    // its type or parameters, and a typo creates nothing: it waits for a publisher.
+    if (req->role == protocol::Role::subscriber && !topics.contains(req->topic)) {
+        return wait_for_topic(client, fd, std::move(req).value());
+    }
     bool created = false;
     auto topic = find_or_create(client, *req, created);
     if (!topic) return std::move(topic).error();
@@ -32,8 +37,74 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
     Result<json> reply = req->role == protocol::Role::subscriber
                              ? add_subscriber(client, fd, t, *req, created, pass_fds)
                              : add_publisher(client, fd, t, *req, created, pass_fds);
+    // Before the publisher has its reply, so before its first message: a reliable
+    // subscriber that was there first misses nothing.
+    if (reply && created) attach_waiting(t);
     if (!reply) drop_if_unused(t);
     return reply;
+}
+
+// Registers a subscriber for a topic that does not exist yet. It holds a handle (closing
+// it, or the connection, ends the wait) but no roster entry until attach_waiting.
+Result<json> Daemon::State::wait_for_topic(Client& client, int fd, protocol::OpenRequest req) {
+    constexpr std::size_t kMaxHandlesPerClient = 65536;
+    if (client.handles.size() >= kMaxHandlesPerClient) {
+        return Error{ErrorCode::resource_exhausted,
+                     "topic '" + req.topic + "': a client may hold at most " +
+                         std::to_string(kMaxHandlesPerClient) + " topic handles"};
+    }
+    // Parameters no topic could have are refused now, not when a publisher comes.
+    if (auto plan = detail::plan_segment(req.as_topic_request()); !plan) {
+        return std::move(plan).error();
+    }
+    const std::uint64_t id = next_handle++;
+    Handle handle{fd, req.topic, protocol::Role::subscriber, 0, 0, {}, false, false};
+    handle.waiting = true;
+    waiting[req.topic].insert(id);
+    spdlog::info("pid {} waits for topic '{}' as subscriber (handle {})", client.cred.pid,
+                 req.topic, id);
+    handle.request = std::move(req);
+    handles.emplace(id, std::move(handle));
+    client.handles.insert(id);
+    return json{{"ok", true}, {"handle", id}, {"waiting", true}};
+}
+
+// A publisher has just created `topic`: every subscriber waiting for it gets its roster
+// entry now, activated before the publisher's first message, and is told with an
+// "attached" event (or "attach_failed", naming the difference, if it wanted another type
+// or other parameters; it then stays unattached until it closes).
+void Daemon::State::attach_waiting(Topic& topic) {
+    const auto it = waiting.find(topic.name);
+    if (it == waiting.end() || !topic.writable) return;
+    const std::set<std::uint64_t> ids = std::move(it->second);
+    waiting.erase(it);
+    for (const std::uint64_t id : ids) {
+        const Handle& handle = handles.at(id);
+        const int fd = handle.client;
+        const protocol::OpenRequest req = *handle.request;
+        std::vector<int> pass_fds;
+        Result<json> granted = Error{ErrorCode::system_error, "not attached"};
+        if (auto ok = detail::check_compatible(topic.segment.validated(), req.as_topic_request());
+            !ok) {
+            granted = std::move(ok).error();
+        } else {
+            granted = attach_reader(clients.at(fd), topic, req, id, pass_fds);
+        }
+        json event;
+        if (granted) {
+            event = std::move(granted).value();
+            event["event"] = "attached";
+        } else {
+            spdlog::info("subscriber handle {} cannot attach to '{}': {}", id, topic.name,
+                         granted.error().message);
+            // "ok" stays true: an event is not the reply to whatever the client asks next.
+            event = protocol::make_error(granted.error());
+            event["ok"] = true;
+            event["event"] = "attach_failed";
+            event["handle"] = id;
+        }
+        if (!send_event(fd, event, pass_fds)) doomed.push_back(fd);
+    }
 }
 
 std::uint64_t Daemon::State::add_handle(Client& client, int fd, Topic& topic, Handle handle) {
@@ -116,6 +187,13 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
     if (h == handles.end()) return;
     const Handle gone = h->second;
     handles.erase(h);
+    if (gone.waiting) {  // no roster entry (yet, or ever: its attach failed)
+        if (auto w = waiting.find(gone.topic); w != waiting.end()) {
+            w->second.erase(handle);
+            if (w->second.empty()) waiting.erase(w);
+        }
+        return;
+    }
     auto t = topics.find(gone.topic);
     if (t == topics.end()) return;
     t->second.handles.erase(handle);

@@ -258,11 +258,60 @@ void DaemonClient::dispatch_event_locked(const nlohmann::json& event, std::vecto
     const auto handle = protocol::get_uint(event, "handle");
     if (!handle) return;
     for (auto& [id, r] : registered_) {
-        if (r.daemon_handle == *handle && r.handler) {
-            r.handler(event, fds);
-            return;
-        }
+        if (r.daemon_handle != *handle) continue;
+        if (r.waiting && event.value("event", "") == "attached")
+            return attached_locked(r, event, fds);
+        if (r.handler) r.handler(event, fds);
+        return;
     }
+}
+
+// A waiting subscriber's topic exists now: what a restarted daemon needs (the grant and
+// duplicates of the segments) is kept, as for any open, then the subscriber is told.
+void DaemonClient::attached_locked(Registration& r, const nlohmann::json& grant,
+                                   std::vector<UniqueFd>& fds) {
+    r.waiting = false;
+    for (const char* field : {"index", "generation", "group_entry"}) {
+        if (const auto it = grant.find(field); it != grant.end()) r.adopt_request[field] = *it;
+    }
+    r.fds.clear();
+    for (const auto& fd : fds) r.fds.emplace_back(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (r.handler) r.handler(grant, fds);
+}
+
+Result<DaemonClient::Reply> DaemonClient::open_or_wait(const nlohmann::json& request,
+                                                       EventHandler handler,
+                                                       std::uint64_t& waiting_id) {
+    waiting_id = 0;
+    if (in_forked_child()) return call(request);  // fails with the forked-child error
+    std::lock_guard lock(mutex_);
+    if (!connected_) return unreachable(domain_, "connection lost; reconnecting");
+    auto reply = call_locked(request);
+    if (!reply || !reply->body.value("waiting", false)) return reply;
+    auto handle = protocol::get_uint(reply->body, "handle");
+    if (!handle) return Error{ErrorCode::system_error, "daemon sent a wait without a handle"};
+    waiting_id = next_local_id_++;
+    Registration r{request, {}, *handle, false, false, std::move(handler)};
+    r.waiting = true;
+    registered_.emplace(waiting_id, std::move(r));
+    return reply;
+}
+
+// After a restart a waiting subscriber has nothing to adopt: it opens again, and either
+// waits again or, if a publisher re-registered first, is attached at once.
+void DaemonClient::reopen_waiting_locked(Registration& r) {
+    auto reply = call_locked(r.adopt_request);
+    if (!reply) {
+        nlohmann::json failed = protocol::make_error(reply.error());
+        failed["ok"] = true;
+        failed["event"] = "attach_failed";
+        r.waiting = false;
+        std::vector<UniqueFd> none;
+        if (r.handler) r.handler(failed, none);
+        return;
+    }
+    if (auto handle = protocol::get_uint(reply->body, "handle")) r.daemon_handle = *handle;
+    if (!reply->body.value("waiting", false)) attached_locked(r, reply->body, reply->fds);
 }
 
 // Events that arrived while no call was waiting for a reply.
@@ -367,6 +416,10 @@ void DaemonClient::reconnect() {
 // that followed their readers ask for them again (new readers come as events).
 void DaemonClient::reregister_locked() {
     for (auto& [id, r] : registered_) {
+        if (r.waiting) {
+            reopen_waiting_locked(r);
+            continue;
+        }
         nlohmann::json adopt = r.adopt_request;
         adopt["op"] = "adopt";
         std::vector<int> fds;

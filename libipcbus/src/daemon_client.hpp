@@ -64,6 +64,11 @@ class DaemonClient {
     /// descriptors. Returns the local id to forget() it by. Thread-safe.
     std::uint64_t remember(nlohmann::json adopt_request, std::span<const int> fds,
                            std::uint64_t daemon_handle, bool publisher);
+    /// Sends a subscriber's "open". If the daemon answers that the topic does not exist
+    /// yet, registers the wait under the same lock (so its "attached" event cannot come
+    /// before `handler` is there) and sets `waiting_id` to it; otherwise 0. Thread-safe.
+    Result<Reply> open_or_wait(const nlohmann::json& request, EventHandler handler,
+                               std::uint64_t& waiting_id);
     /// Routes events for a registration to `handler` (null: none). Thread-safe.
     void set_event_handler(std::uint64_t local_id, EventHandler handler);
     /// Asks for a publisher's readers: their segments arrive as events (now, and as they
@@ -86,10 +91,15 @@ class DaemonClient {
         bool publisher;
         bool roster = false;  // the publisher asked for its readers' segments
         EventHandler handler;
+        // A subscriber waiting for its topic: after a restart it opens again (there are no
+        // segments to adopt) until "attached" arrives.
+        bool waiting = false;
     };
 
     Result<Reply> call_locked(const nlohmann::json& request, std::span<const int> pass_fds = {});
     void dispatch_event_locked(const nlohmann::json& event, std::vector<UniqueFd>& fds);
+    void attached_locked(Registration& r, const nlohmann::json& grant, std::vector<UniqueFd>& fds);
+    void reopen_waiting_locked(Registration& r);
     void drain_events();
     void watch();
     bool wait_for_hangup();

@@ -79,6 +79,8 @@ std::string_view to_string(ReceiveError error) noexcept {
             return "timed_out";
         case ReceiveError::wait_failed:
             return "wait_failed";
+        case ReceiveError::incompatible_topic:
+            return "incompatible_topic";
     }
     return "unknown";
 }

@@ -12,13 +12,13 @@
 
 namespace ipcbus::detail {
 
-Result<std::unique_ptr<Notifier>> Notifier::start(std::vector<Readiness> targets) {
+Result<std::unique_ptr<Notifier>> Notifier::start(std::vector<Readiness> targets, UniqueFd event) {
     if (targets.empty() || targets.size() >= kMaxFutexWaitItems) {
         return Error{ErrorCode::invalid_argument, "a notification fd watches 1 to " +
                                                       std::to_string(kMaxFutexWaitItems - 1) +
                                                       " subscribers"};
     }
-    UniqueFd event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!event.valid()) event = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!event.valid()) {
         return Error{ErrorCode::system_error, std::string("eventfd: ") + std::strerror(errno)};
     }

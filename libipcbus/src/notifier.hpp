@@ -18,8 +18,10 @@ namespace ipcbus::detail {
 
 class Notifier {
   public:
-    /// Creates the eventfd and starts the thread. `targets` must outlive the Notifier.
-    static Result<std::unique_ptr<Notifier>> start(std::vector<Readiness> targets);
+    /// Creates the eventfd (or uses `event`) and starts the thread. `targets` must outlive
+    /// the Notifier.
+    static Result<std::unique_ptr<Notifier>> start(std::vector<Readiness> targets,
+                                                   UniqueFd event = UniqueFd());
     Notifier(const Notifier&) = delete;
     Notifier& operator=(const Notifier&) = delete;
     ~Notifier();  // stops and joins the thread

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "ipcbus/subscriber.hpp"
 
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <mutex>
 
 #include <cstring>
 #include <optional>
 
+#include "ipc/futex.hpp"
 #include "ipc/membarrier.hpp"
 #include "names.hpp"
 #include "notifier.hpp"
@@ -44,6 +51,103 @@ struct SubscriberImpl {
 
 const Readiness& readiness_of(const SubscriberImpl& subscriber) noexcept {
     return subscriber.readiness;
+}
+
+// A subscriber whose topic did not exist when it was created. The daemon attaches it when
+// a publisher creates the topic and sends the grant as an event; the event handler (the
+// client's watcher thread, or whichever thread reads the event) builds the whole reader,
+// so the subscriber's thread only takes it over: no system call, no allocation there.
+struct PendingAttach {
+    enum State : std::uint32_t { kWaiting = 0, kAttached = 1, kFailed = 2 };
+
+    PendingAttach(std::string_view topic_name, const TypeInfo& requested_type,
+                  const TopicOptions& requested_options, const ReaderOptions& reader_options)
+        : topic(topic_name),
+          type_name(requested_type.name),
+          type(requested_type),
+          options(requested_options),
+          reader(reader_options) {
+        type.name = type_name;
+        // The stand-in: one frame, not committed until the subscriber attaches.
+        standin_view.header = &standin_header;
+        standin_view.frames = reinterpret_cast<std::byte*>(&standin_frame);
+        standin_view.capacity = 1;
+        standin_view.frame_stride = sizeof(layout::FrameHeader);
+        standin = Readiness{&standin_view, &standin_position, nullptr, nullptr};
+    }
+    PendingAttach(const PendingAttach&) = delete;
+    PendingAttach& operator=(const PendingAttach&) = delete;
+    ~PendingAttach() {
+        if (daemon == nullptr || local_id == 0) return;
+        // Under the client's lock: once this returns, no event handler runs on us.
+        if (adopted) {
+            daemon->set_event_handler(local_id, nullptr);  // the reader's handle owns it now
+        } else {
+            daemon->forget(local_id);  // ends the wait (or closes the unadopted reader)
+        }
+    }
+
+    [[nodiscard]] TopicRequest request() const {
+        return TopicRequest{topic, type, options, reader};
+    }
+
+    // Wakes whoever waits on the stand-in (wait(), a WaitSet, the notification thread).
+    void signal() noexcept {
+        // Release: pairs with Readiness::ready()'s seq_cst load of the stamp; what was
+        // attached (and `state`) is visible to whoever sees the frame committed.
+        standin_frame.stamp.store(layout::stamp_of(0), std::memory_order_seq_cst);
+        standin_header.write_cursor.store(1, std::memory_order_seq_cst);
+        standin_header.data_futex.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake(standin_header.data_futex, INT_MAX);
+        if (notify_event.valid()) {
+            const std::uint64_t one = 1;
+            (void)!::write(notify_event.get(), &one, sizeof one);
+        }
+    }
+
+    void finish(State outcome) noexcept {
+        // Release: pairs with the acquire loads in adopt_attached() and the WaitSet; the
+        // reader (or the failure) was written before.
+        state.store(outcome, std::memory_order_release);
+        signal();
+    }
+
+    const std::string topic;
+    const std::string type_name;  // what type.name points into
+    TypeInfo type;
+    const TopicOptions options;
+    const ReaderOptions reader;
+    std::shared_ptr<DaemonClient> daemon;
+    std::uint64_t local_id = 0;  // the registration, ours until adopted
+
+    std::mutex mutex;  // the event handler vs. notification_fd()
+    std::atomic<std::uint32_t> state{kWaiting};
+    std::unique_ptr<SubscriberImpl> attached;  // built by the handler; taken by the subscriber
+    SubscriberImpl* attached_raw = nullptr;    // stays valid as long as the subscriber
+    std::optional<Error> failure;
+    bool adopted = false;   // subscriber thread only
+    UniqueFd notify_event;  // the eventfd notification_fd() handed out while waiting
+
+    // What wait() and WaitSets watch while waiting (Readiness needs a topic).
+    layout::TopicHeader standin_header{};
+    layout::FrameHeader standin_frame{};
+    std::atomic<std::uint64_t> standin_position{0};
+    SegmentView standin_view{};
+    Readiness standin{};
+
+    // The subscriber's wait settings, carried over when it attaches.
+    WaitStrategy strategy = WaitStrategy::spin_then_block;
+    std::uint64_t spin_budget_ns = 20'000;
+};
+
+const Readiness& standin_readiness(const PendingAttach& pending) noexcept {
+    return pending.standin;
+}
+
+const Readiness* attached_readiness(const PendingAttach& pending) noexcept {
+    // Acquire: pairs with finish(); attached_raw was written before.
+    if (pending.state.load(std::memory_order_acquire) != PendingAttach::kAttached) return nullptr;
+    return &pending.attached_raw->readiness;
 }
 
 void release_sample(SubscriberImpl* owner, std::uintptr_t token) noexcept {
@@ -88,6 +192,74 @@ SampleInfo info_of(const Polled& m) noexcept {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+namespace {
+
+// The reader for a granted topic: which kind (plain, held, group member) and what waiting
+// watches.
+Result<std::unique_ptr<SubscriberImpl>> make_impl(TopicHandle handle, std::string_view topic,
+                                                  bool grouped) {
+    if (grouped && handle.group_state() == nullptr) {
+        return Error{ErrorCode::corrupt_segment,
+                     "topic '" + std::string(topic) + "': daemon granted no consumer group"};
+    }
+    std::unique_ptr<SubscriberImpl> impl(new SubscriberImpl(std::move(handle), std::string(topic)));
+    const SegmentView& view = impl->topic.view();
+    layout::ReaderRow* row = impl->topic.reader_row();
+    if (impl->topic.group_state() != nullptr) {
+        impl->group.emplace(view, row, impl->topic.index(), impl->topic.group_state());
+        impl->readiness = Readiness{&impl->reader.view(), &impl->topic.group_state()->cursor,
+                                    impl->topic.group_state(), row};
+    } else {
+        if (view.reliable || view.pooled()) impl->held.emplace(view, row, impl->reader.next());
+        impl->readiness = Readiness{&impl->reader.view(), &impl->reader.position(), nullptr, row};
+    }
+    return impl;
+}
+
+Error error_of_event(const nlohmann::json& event) {
+    const auto code = event.find("code");
+    const auto text = event.find("error");
+    return Error{code != event.end() && code->is_string()
+                     ? protocol::error_code_from(code->get_ref<const std::string&>())
+                     : ErrorCode::system_error,
+                 text != event.end() && text->is_string() ? text->get<std::string>()
+                                                          : std::string("attach failed")};
+}
+
+// The daemon's "attached" or "attach_failed" event for a waiting subscriber. Runs with
+// the client's lock held: builds the reader, never calls the daemon.
+void on_attach_event(PendingAttach& p, const nlohmann::json& event, std::vector<UniqueFd>& fds) {
+    std::lock_guard lock(p.mutex);
+    if (p.state.load(std::memory_order_relaxed) != PendingAttach::kWaiting) return;
+    auto fail = [&p](Error error) {
+        p.failure = std::move(error);
+        p.finish(PendingAttach::kFailed);
+    };
+    if (event.value("event", "") != "attached") return fail(error_of_event(event));
+    auto handle = TopicHandle::from_grant(p.daemon, p.request(), false, event, fds);
+    if (!handle) return fail(std::move(handle).error());
+    auto impl = make_impl(std::move(handle).value(), p.topic, !p.reader.group.empty());
+    if (!impl) return fail(std::move(impl).error());
+    SubscriberImpl& s = **impl;
+    s.strategy = p.strategy;
+    s.spin_budget_ns = p.spin_budget_ns;
+    if (p.notify_event.valid()) {
+        // The fd handed out while waiting goes on working: the notification thread of the
+        // attached reader signals the same eventfd.
+        UniqueFd same(::fcntl(p.notify_event.get(), F_DUPFD_CLOEXEC, 0));
+        auto notifier = Notifier::start({s.readiness}, std::move(same));
+        if (!notifier) return fail(std::move(notifier).error());
+        s.notifier = std::move(notifier).value();
+    }
+    p.attached_raw = &s;
+    p.attached = std::move(impl).value();
+    p.finish(PendingAttach::kAttached);
+}
+
+}  // namespace
+}  // namespace detail
+
 Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view topic,
                                             const TopicOptions& options, const TypeInfo& type,
                                             const ReaderOptions& reader) {
@@ -100,33 +272,26 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
     // Publishers that wait for space make readers' releases visible with a membarrier;
     // it reaches registered processes only.
     (void)detail::register_for_heavy_fence();
-    auto handle =
-        detail::TopicHandle::open(node, detail::TopicRequest{topic, type, options, reader},
-                                  detail::protocol::Role::subscriber);
+    auto pending = std::make_unique<detail::PendingAttach>(topic, type, options, reader);
+    pending->daemon = node.daemon();  // before the handler can run
+    detail::PendingAttach* raw = pending.get();
+    auto handle = detail::TopicHandle::open_or_wait(
+        node, pending->request(),
+        [raw](const nlohmann::json& event, std::vector<detail::UniqueFd>& fds) {
+            detail::on_attach_event(*raw, event, fds);
+        },
+        pending->local_id);
     if (!handle) return std::move(handle).error();
-    if (!reader.group.empty() && handle->group_state() == nullptr) {
-        return Error{ErrorCode::corrupt_segment,
-                     "topic '" + std::string(topic) + "': daemon granted no consumer group"};
-    }
-    std::unique_ptr<detail::SubscriberImpl> impl(
-        new detail::SubscriberImpl(std::move(handle).value(), std::string(topic)));
-    const detail::SegmentView& view = impl->topic.view();
-    layout::ReaderRow* row = impl->topic.reader_row();
-    if (impl->topic.group_state() != nullptr) {
-        impl->group.emplace(view, row, impl->topic.index(), impl->topic.group_state());
-        impl->readiness =
-            detail::Readiness{&impl->reader.view(), &impl->topic.group_state()->cursor,
-                              impl->topic.group_state(), row};
-    } else {
-        if (view.reliable || view.pooled()) impl->held.emplace(view, row, impl->reader.next());
-        impl->readiness =
-            detail::Readiness{&impl->reader.view(), &impl->reader.position(), nullptr, row};
-    }
-    return RawSubscriber(std::move(impl));
+    if (!handle->has_value()) return RawSubscriber(std::move(pending));  // waits for a publisher
+    auto impl = detail::make_impl(std::move(**handle), topic, !reader.group.empty());
+    if (!impl) return std::move(impl).error();
+    return RawSubscriber(std::move(impl).value());
 }
 
 RawSubscriber::RawSubscriber(std::unique_ptr<detail::SubscriberImpl> impl) noexcept
     : impl_(std::move(impl)) {}
+RawSubscriber::RawSubscriber(std::unique_ptr<detail::PendingAttach> pending) noexcept
+    : pending_(std::move(pending)) {}
 RawSubscriber::RawSubscriber(RawSubscriber&&) noexcept = default;
 RawSubscriber& RawSubscriber::operator=(RawSubscriber&&) noexcept = default;
 RawSubscriber::~RawSubscriber() = default;
@@ -167,7 +332,48 @@ ReceiveError to_receive_error(PollStatus status) noexcept {
 }  // namespace
 }  // namespace detail
 
+bool RawSubscriber::adopt_attached() noexcept {
+    detail::PendingAttach& p = *pending_;
+    // Acquire: pairs with finish(); the reader built by the event handler is complete.
+    if (p.state.load(std::memory_order_acquire) != detail::PendingAttach::kAttached) return false;
+    impl_ = std::move(p.attached);
+    impl_->strategy = p.strategy;  // set_wait_strategy() calls since the handler ran
+    impl_->spin_budget_ns = p.spin_budget_ns;
+    impl_->topic.own(p.local_id);
+    p.adopted = true;
+    return true;
+}
+
+bool RawSubscriber::is_attached() noexcept {
+    return impl_ != nullptr || adopt_attached();
+}
+
+std::optional<Error> RawSubscriber::attach_error() const {
+    if (impl_ != nullptr) return std::nullopt;
+    // Acquire: pairs with finish(); `failure` was written before.
+    if (pending_->state.load(std::memory_order_acquire) != detail::PendingAttach::kFailed) {
+        return std::nullopt;
+    }
+    return pending_->failure;
+}
+
+namespace {
+
+// What take() and take_copy() answer while the subscriber waits for its topic.
+template <class T>
+Expected<std::optional<T>, ReceiveError> while_waiting(const detail::PendingAttach& p) noexcept {
+    if (p.state.load(std::memory_order_acquire) == detail::PendingAttach::kFailed) {
+        return ReceiveError::incompatible_topic;
+    }
+    return std::optional<T>{};
+}
+
+}  // namespace
+
 Expected<std::optional<RawSample>, ReceiveError> RawSubscriber::take() noexcept {
+    if (impl_ == nullptr && !adopt_attached()) [[unlikely]] {
+        return while_waiting<RawSample>(*pending_);
+    }
     detail::SubscriberImpl& s = *impl_;
     detail::Polled m{};
     std::uintptr_t token = 0;
@@ -183,6 +389,9 @@ Expected<std::optional<RawSample>, ReceiveError> RawSubscriber::take() noexcept 
 
 Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
     std::span<std::byte> buffer) noexcept {
+    if (impl_ == nullptr && !adopt_attached()) [[unlikely]] {
+        return while_waiting<SampleInfo>(*pending_);
+    }
     detail::SubscriberImpl& s = *impl_;
     if (buffer.size() < s.reader.view().slot_size) return ReceiveError::buffer_too_small;
     for (;;) {
@@ -211,9 +420,16 @@ Expected<std::optional<SampleInfo>, ReceiveError> RawSubscriber::take_copy(
 
 void RawSubscriber::set_wait_strategy(WaitStrategy strategy,
                                       std::chrono::nanoseconds spin_budget) noexcept {
-    impl_->strategy = strategy;
-    impl_->spin_budget_ns =
+    const std::uint64_t budget =
         spin_budget.count() <= 0 ? 0 : static_cast<std::uint64_t>(spin_budget.count());
+    if (pending_) {  // also carried over to a reader attached later
+        pending_->strategy = strategy;
+        pending_->spin_budget_ns = budget;
+    }
+    if (impl_) {
+        impl_->strategy = strategy;
+        impl_->spin_budget_ns = budget;
+    }
 }
 
 namespace detail {
@@ -223,9 +439,10 @@ std::uint64_t to_ns(std::chrono::nanoseconds timeout) noexcept {
     return timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
 }
 
-WaitOutcome wait_for(const SubscriberImpl& s, std::uint64_t deadline) noexcept {
-    const WaitTargets targets{std::span(&s.readiness, 1), {}, nullptr, 0};
-    switch (s.strategy) {
+WaitOutcome wait_on(const Readiness& readiness, WaitStrategy strategy, std::uint64_t spin_budget_ns,
+                    std::uint64_t deadline) noexcept {
+    const WaitTargets targets{std::span(&readiness, 1), {}, nullptr, 0};
+    switch (strategy) {
         case WaitStrategy::busy_spin:
             return spin_until(targets, deadline, false);
         case WaitStrategy::spin_yield:
@@ -233,7 +450,7 @@ WaitOutcome wait_for(const SubscriberImpl& s, std::uint64_t deadline) noexcept {
         case WaitStrategy::spin_then_block:
             break;
     }
-    const std::uint64_t spin_end = std::min(deadline, deadline_after(s.spin_budget_ns));
+    const std::uint64_t spin_end = std::min(deadline, deadline_after(spin_budget_ns));
     if (spin_until(targets, spin_end, false) == WaitOutcome::ready) return WaitOutcome::ready;
     return block_until(targets, deadline);
 }
@@ -241,9 +458,19 @@ WaitOutcome wait_for(const SubscriberImpl& s, std::uint64_t deadline) noexcept {
 }  // namespace
 }  // namespace detail
 
+detail::WaitOutcome RawSubscriber::wait_until(std::uint64_t deadline) noexcept {
+    if (impl_ == nullptr && !adopt_attached()) {
+        // Until the topic exists: the stand-in, which becomes ready when we attach.
+        detail::PendingAttach& p = *pending_;
+        const auto waited = detail::wait_on(p.standin, p.strategy, p.spin_budget_ns, deadline);
+        if (waited != detail::WaitOutcome::ready) return waited;
+        if (!adopt_attached()) return detail::WaitOutcome::ready;  // failed: take() says so
+    }
+    return detail::wait_on(impl_->readiness, impl_->strategy, impl_->spin_budget_ns, deadline);
+}
+
 bool RawSubscriber::wait(std::chrono::nanoseconds timeout) noexcept {
-    return detail::wait_for(*impl_, detail::deadline_after(detail::to_ns(timeout))) ==
-           detail::WaitOutcome::ready;
+    return wait_until(detail::deadline_after(detail::to_ns(timeout))) == detail::WaitOutcome::ready;
 }
 
 namespace detail {
@@ -251,15 +478,14 @@ namespace {
 
 // Blocking receive around any non-blocking one: `attempt` returns the message, nothing
 // (std::nullopt: wait for more), or an error.
-template <class T, class Attempt>
-Expected<T, ReceiveError> receive_with(SubscriberImpl& s, std::uint64_t deadline,
-                                       Attempt attempt) noexcept {
+template <class T, class Attempt, class Wait>
+Expected<T, ReceiveError> receive_with(Attempt attempt, Wait wait) noexcept {
     for (;;) {
         auto taken = attempt();
         if (!taken) return taken.error();
         if (taken->has_value()) return std::move(**taken);
         // Nothing (or only a skip or a torn message passed over): wait for more.
-        switch (wait_for(s, deadline)) {
+        switch (wait()) {
             case WaitOutcome::ready:
                 continue;
             case WaitOutcome::failed:
@@ -275,17 +501,38 @@ Expected<T, ReceiveError> receive_with(SubscriberImpl& s, std::uint64_t deadline
 
 Expected<RawSample, ReceiveError> RawSubscriber::receive(
     std::chrono::nanoseconds timeout) noexcept {
-    return detail::receive_with<RawSample>(*impl_, detail::deadline_after(detail::to_ns(timeout)),
-                                           [this] { return take(); });
+    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
+    return detail::receive_with<RawSample>([this] { return take(); },
+                                           [this, deadline] { return wait_until(deadline); });
 }
 
 Expected<SampleInfo, ReceiveError> RawSubscriber::receive_copy(
     std::span<std::byte> buffer, std::chrono::nanoseconds timeout) noexcept {
-    return detail::receive_with<SampleInfo>(*impl_, detail::deadline_after(detail::to_ns(timeout)),
-                                            [this, buffer] { return take_copy(buffer); });
+    const std::uint64_t deadline = detail::deadline_after(detail::to_ns(timeout));
+    return detail::receive_with<SampleInfo>([this, buffer] { return take_copy(buffer); },
+                                            [this, deadline] { return wait_until(deadline); });
 }
 
 Result<int> RawSubscriber::notification_fd() {
+    if (pending_) {
+        // Created while waiting: the eventfd is made now and the notification thread
+        // starts when the topic is attached (on_attach_event), on the same eventfd.
+        std::lock_guard lock(pending_->mutex);
+        if (pending_->notify_event.valid()) return pending_->notify_event.get();
+        if (pending_->state.load(std::memory_order_relaxed) == detail::PendingAttach::kWaiting) {
+            detail::UniqueFd event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+            if (!event.valid()) {
+                return Error{ErrorCode::system_error,
+                             std::string("eventfd: ") + std::strerror(errno)};
+            }
+            pending_->notify_event = std::move(event);
+            return pending_->notify_event.get();
+        }
+        if (pending_->state.load(std::memory_order_relaxed) == detail::PendingAttach::kFailed) {
+            return *pending_->failure;
+        }
+        (void)adopt_attached();  // attached: a notifier of its own, as below
+    }
     if (!impl_->notifier) {
         auto notifier = detail::Notifier::start({impl_->readiness});
         if (!notifier) return std::move(notifier).error();
@@ -295,28 +542,34 @@ Result<int> RawSubscriber::notification_fd() {
 }
 
 std::uint64_t RawSubscriber::lost() const noexcept {
+    if (!impl_) return 0;
     return impl_->group ? impl_->group->lost() : impl_->reader.lost();
 }
 std::uint64_t RawSubscriber::skipped() const noexcept {
+    if (!impl_) return 0;
     return impl_->group ? impl_->group->skipped() : impl_->reader.skipped();
 }
 std::uint64_t RawSubscriber::next_sequence() const noexcept {
+    if (!impl_) return 0;
     return impl_->group ? impl_->group->next() : impl_->reader.next();
 }
 std::size_t RawSubscriber::max_payload_size() const noexcept {
-    return impl_->reader.view().slot_size;
+    // While waiting: the slot size asked for, which the topic must then have (0: any).
+    return impl_ ? impl_->reader.view().slot_size : pending_->options.slot_size;
 }
 std::string_view RawSubscriber::topic() const noexcept {
-    return impl_->name;
+    return impl_ ? std::string_view(impl_->name) : std::string_view(pending_->topic);
 }
 
 TypeInfo RawSubscriber::type() const noexcept {
+    if (!impl_) return pending_->type;
     // The validated copy made when the topic was opened (never re-read from the segment).
     const detail::TopicIdentity& id = impl_->topic.identity();
     return TypeInfo{impl_->type_name, id.type_size, id.type_align, id.schema_hash};
 }
 
 DeliveryMode RawSubscriber::mode() const noexcept {
+    if (!impl_) return pending_->options.mode.value_or(DeliveryMode::overwrite);
     return impl_->reader.view().mode();
 }
 

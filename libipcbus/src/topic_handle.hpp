@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "daemon_client.hpp"
 #include "ipc/memfd_segment.hpp"
@@ -20,13 +22,28 @@ class TopicHandle {
     /// checks them against the request (the daemon is trusted, not blindly).
     static Result<TopicHandle> open(const Node& node, const TopicRequest& request,
                                     protocol::Role role);
+    /// A subscriber's open. If the topic does not exist yet, the daemon keeps the
+    /// subscriber waiting for it: the result is then empty, `waiting_id` is the
+    /// registration, and `handler` receives the "attached" (or "attach_failed") event.
+    static Result<std::optional<TopicHandle>> open_or_wait(const Node& node,
+                                                           const TopicRequest& request,
+                                                           DaemonClient::EventHandler handler,
+                                                           std::uint64_t& waiting_id);
+    /// Maps and checks what the daemon granted (`body`, `fds`: a reply or an "attached"
+    /// event). The handle does not own the registration until own(). Never calls the
+    /// daemon, so it may run in an event handler.
+    static Result<TopicHandle> from_grant(std::shared_ptr<DaemonClient> daemon,
+                                          const TopicRequest& request, bool publisher,
+                                          const nlohmann::json& body, std::vector<UniqueFd>& fds);
+    /// From now on closing this handle forgets registration `local_id`.
+    void own(std::uint64_t local_id) noexcept { local_id_ = local_id; }
 
     TopicHandle(TopicHandle&& other) noexcept = default;
     TopicHandle& operator=(TopicHandle&&) = delete;
     TopicHandle(const TopicHandle&) = delete;
     TopicHandle& operator=(const TopicHandle&) = delete;
     ~TopicHandle() {
-        if (daemon_) daemon_->forget(local_id_);
+        if (daemon_ && local_id_ != 0) daemon_->forget(local_id_);
     }
 
     [[nodiscard]] const SegmentView& view() const noexcept { return topic_.view(); }

@@ -59,6 +59,13 @@ struct SubscriberImpl;
 /// A subscriber's Readiness (its address is stable for the subscriber's life).
 const Readiness& readiness_of(const SubscriberImpl& subscriber) noexcept;
 
+struct PendingAttach;
+/// A subscriber waiting for its topic: a stand-in Readiness that becomes ready when the
+/// subscriber is attached (or its attach failed).
+const Readiness& standin_readiness(const PendingAttach& pending) noexcept;
+/// The attached reader's Readiness, once there is one (else null).
+const Readiness* attached_readiness(const PendingAttach& pending) noexcept;
+
 /// What to wait for: `readiness[i].ready(from[i])` for any i (from may be empty: all 0).
 struct WaitTargets {
     std::span<const Readiness> readiness;

@@ -13,13 +13,30 @@
 namespace ipcbus {
 namespace detail {
 
+struct WaitSetImpl;
+void refresh_pending(WaitSetImpl& w) noexcept;
+
 struct WaitSetImpl {
     std::vector<Readiness> readiness;
+    // By index: a subscriber still waiting for its topic (readiness holds its stand-in
+    // until it is attached), else null.
+    std::vector<const PendingAttach*> pending;
     std::vector<std::size_t> ready;  // wait()'s answer
     std::size_t rotation = 0;        // where the next answer starts
     std::atomic<std::uint32_t> interrupt{0};
     std::unique_ptr<Notifier> notifier;
 };
+
+// Subscribers that have been attached since: watch their topics from now on.
+void refresh_pending(WaitSetImpl& w) noexcept {
+    for (std::size_t i = 0; i < w.pending.size(); ++i) {
+        if (w.pending[i] == nullptr) continue;
+        if (const Readiness* attached = attached_readiness(*w.pending[i])) {
+            w.readiness[i] = *attached;
+            w.pending[i] = nullptr;
+        }
+    }
+}
 
 }  // namespace detail
 
@@ -38,7 +55,13 @@ Result<std::size_t> WaitSet::attach(RawSubscriber& subscriber) {
             ErrorCode::resource_exhausted,
             "a WaitSet holds at most " + std::to_string(max_waitset_size) + " subscribers"};
     }
-    w.readiness.push_back(detail::readiness_of(*subscriber.impl_));
+    if (subscriber.impl_ == nullptr && !subscriber.adopt_attached()) {
+        w.readiness.push_back(detail::standin_readiness(*subscriber.pending_));
+        w.pending.push_back(subscriber.pending_.get());
+    } else {
+        w.readiness.push_back(detail::readiness_of(*subscriber.impl_));
+        w.pending.push_back(nullptr);
+    }
     w.ready.reserve(w.readiness.size());  // wait() must not allocate
     return w.readiness.size() - 1;
 }
@@ -46,22 +69,31 @@ Result<std::size_t> WaitSet::attach(RawSubscriber& subscriber) {
 Expected<std::span<const std::size_t>, ReceiveError> WaitSet::wait(
     std::chrono::nanoseconds timeout) noexcept {
     detail::WaitSetImpl& w = *impl_;
-    w.ready.clear();
     const std::uint32_t seen = w.interrupt.load(std::memory_order_acquire);
-    const detail::WaitTargets targets{w.readiness, {}, &w.interrupt, seen};
     const std::uint64_t ns = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
-    // Spin a little first: data often arrives within microseconds of asking.
     const std::uint64_t deadline = detail::deadline_after(ns);
-    auto outcome =
-        detail::spin_until(targets, std::min(deadline, detail::deadline_after(20'000)), false);
-    if (outcome == detail::WaitOutcome::timed_out) outcome = detail::block_until(targets, deadline);
-    if (outcome == detail::WaitOutcome::failed) return ReceiveError::wait_failed;
-    const std::size_t n = w.readiness.size();
-    for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (w.rotation + k) % n;
-        if (w.readiness[i].ready()) w.ready.push_back(i);
+    for (;;) {
+        w.ready.clear();
+        detail::refresh_pending(w);
+        const detail::WaitTargets targets{w.readiness, {}, &w.interrupt, seen};
+        // Spin a little first: data often arrives within microseconds of asking.
+        auto outcome =
+            detail::spin_until(targets, std::min(deadline, detail::deadline_after(20'000)), false);
+        if (outcome == detail::WaitOutcome::timed_out) {
+            outcome = detail::block_until(targets, deadline);
+        }
+        if (outcome == detail::WaitOutcome::failed) return ReceiveError::wait_failed;
+        // A stand-in that became ready means its subscriber was attached: look again, at
+        // its topic now, unless something else is ready or the wait is over.
+        detail::refresh_pending(w);
+        const std::size_t n = w.readiness.size();
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t i = (w.rotation + k) % n;
+            if (w.readiness[i].ready()) w.ready.push_back(i);
+        }
+        w.rotation = n == 0 ? 0 : (w.rotation + 1) % n;
+        if (!w.ready.empty() || outcome != detail::WaitOutcome::ready) break;
     }
-    w.rotation = n == 0 ? 0 : (w.rotation + 1) % n;
     return std::span<const std::size_t>(w.ready);
 }
 
@@ -72,6 +104,15 @@ void WaitSet::notify() noexcept {
 }
 
 Result<int> WaitSet::notification_fd() {
+    detail::refresh_pending(*impl_);
+    for (const detail::PendingAttach* pending : impl_->pending) {
+        if (pending != nullptr) {
+            return Error{ErrorCode::invalid_argument,
+                         "a subscriber of this WaitSet is still waiting for its topic to be "
+                         "created; use wait(), or ask for notification_fd() once every "
+                         "subscriber is_attached()"};
+        }
+    }
     if (!impl_->notifier) {
         auto notifier = detail::Notifier::start(impl_->readiness);
         if (!notifier) return std::move(notifier).error();

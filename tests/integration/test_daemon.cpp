@@ -123,6 +123,8 @@ TEST_F(DaemonTest, killingEveryClientLeavesNothingBehind) {
 // not promise after forking a multithreaded process, and ThreadSanitizer refuses.)
 TEST_F(DaemonTest, forkedChildNeitherHangsNorClosesItsParentsHandles) {
     std::optional<ipcbus::Node> inherited = make_node();
+    auto creator = ipcbus::RawPublisher::create(node_, "fork/topic", {16, 64, 0});
+    ASSERT_TRUE(creator);
     std::optional<ipcbus::RawSubscriber> sub(
         std::move(ipcbus::RawSubscriber::create(*inherited, "fork/topic", {16, 64, 0})).value());
     const pid_t child = ::fork();

@@ -227,6 +227,9 @@ int subscribe(const ipcbus::Node& node, const std::string& topic, const Args& ar
     };
     for (;;) {
         auto taken = sub->take();
+        if (!taken && taken.error() == ipcbus::ReceiveError::incompatible_topic) {
+            return fail(sub->attach_error().value_or(ipcbus::Error{}).message);
+        }
         if (!taken) {
             tally.count_bad();
             continue;

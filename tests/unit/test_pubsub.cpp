@@ -227,7 +227,9 @@ TEST_F(PubSubTest, payloadOverSlotSizeIsRefused) {
 }
 
 TEST_F(PubSubTest, takeCopyNeedsABufferForTheLargestMessage) {
-    auto sub = ipcbus::RawSubscriber::create(node_, "small/buffer", {16, 128, 0});
+    auto pub = ipcbus::RawPublisher::create(node_, "small/buffer", {16, 128, 0});
+    auto sub = ipcbus::RawSubscriber::create(node_, "small/buffer");
+    ASSERT_TRUE(pub && sub);
     std::byte small[64];
     auto r = sub->take_copy(small);
     ASSERT_FALSE(r);

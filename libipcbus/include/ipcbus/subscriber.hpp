@@ -23,20 +23,25 @@ namespace ipcbus {
 
 namespace detail {
 struct SubscriberImpl;
-}
+struct PendingAttach;
+enum class WaitOutcome : std::uint8_t;
+}  // namespace detail
 
 /// Why a receive failed. Hot-path error: no allocation. The offending message is consumed
 /// (counted in lost()), so the next call moves on.
 enum class ReceiveError : std::uint8_t {
-    corrupt_slot,      // a slot's length exceeds the topic's slot size (a buggy writer)
-    size_mismatch,     // a typed subscriber got a message whose size is not sizeof(T)
-    buffer_too_small,  // take_copy's buffer is smaller than the topic's slot size (nothing
-                       // is consumed); size it with max_payload_size()
-    too_many_samples,  // a consumer-group member already holds 8 samples: release one
-                       // (nothing is consumed)
-    timed_out,         // receive(): nothing arrived within the timeout
-    wait_failed,       // receive(): the kernel refused to sleep (futex_waitv needs Linux
-                       // 5.16 for a WaitSet of several topics)
+    corrupt_slot,        // a slot's length exceeds the topic's slot size (a buggy writer)
+    size_mismatch,       // a typed subscriber got a message whose size is not sizeof(T)
+    buffer_too_small,    // take_copy's buffer is smaller than the topic's slot size (nothing
+                         // is consumed); size it with max_payload_size()
+    too_many_samples,    // a consumer-group member already holds 8 samples: release one
+                         // (nothing is consumed)
+    timed_out,           // receive(): nothing arrived within the timeout
+    wait_failed,         // receive(): the kernel refused to sleep (futex_waitv needs Linux
+                         // 5.16 for a WaitSet of several topics)
+    incompatible_topic,  // the topic this subscriber waited for was created with another
+                         // type or other parameters (RawSubscriber::attach_error() says
+                         // which); it never attaches
 };
 
 /// How a subscriber waits in receive() and wait().
@@ -55,10 +60,17 @@ std::ostream& operator<<(std::ostream& out, ReceiveError error);
 /// Subscriber of raw bytes.
 class RawSubscriber {
   public:
-    /// Setup: attaches a reader to TOPIC, creating the topic with `options` if it does not
-    /// exist yet. A reader starts with the next message published, or `reader.history`
-    /// messages back; with `reader.group` it joins that consumer group. `type` any_type
-    /// accepts whatever the topic carries. Thread-safe.
+    /// Setup: attaches a reader to TOPIC. A reader starts with the next message published,
+    /// or `reader.history` messages back; with `reader.group` it joins that consumer group.
+    /// `type` any_type accepts whatever the topic carries. Thread-safe.
+    ///
+    /// Subscribers never create a topic: only a publisher fixes its type and parameters.
+    /// If TOPIC does not exist yet, the subscriber waits for it (is_attached() is false,
+    /// take() finds nothing, wait() and WaitSets wait); the daemon attaches it when a
+    /// publisher creates the topic, before that publisher's first message, so a subscriber
+    /// that was there first misses nothing. `type` and the non-zero fields of `options` are
+    /// then checked against the topic; if they differ, take() and receive() fail with
+    /// incompatible_topic and attach_error() says why.
     static Result<RawSubscriber> create(const Node& node, std::string_view topic,
                                         const TopicOptions& options = {},
                                         const TypeInfo& type = any_type,
@@ -121,11 +133,30 @@ class RawSubscriber {
     [[nodiscard]] TypeInfo type() const noexcept;
     /// The topic's delivery mode. Thread-safe.
     [[nodiscard]] DeliveryMode mode() const noexcept;
+    /// Whether the topic exists and this subscriber reads it. While waiting for a
+    /// publisher to create the topic: false, and max_payload_size(), type() and mode()
+    /// tell what was asked for (the slot size asked for or 0, the type, the mode or
+    /// overwrite), which the topic must then have.
+    /// Same thread.
+    [[nodiscard]] bool is_attached() noexcept;
+    /// Why the topic this subscriber waited for cannot be read (another type, other
+    /// parameters, or the attach failed); std::nullopt if it is attached or still waiting.
+    /// Same thread.
+    [[nodiscard]] std::optional<Error> attach_error() const;
 
   private:
     friend class WaitSet;
     explicit RawSubscriber(std::unique_ptr<detail::SubscriberImpl> impl) noexcept;
+    explicit RawSubscriber(std::unique_ptr<detail::PendingAttach> pending) noexcept;
+    // Takes over the reader the daemon attached while we waited; false while waiting.
+    bool adopt_attached() noexcept;
+    // wait() to a deadline (CLOCK_MONOTONIC ns), attaching on the way if the topic appears.
+    detail::WaitOutcome wait_until(std::uint64_t deadline) noexcept;
+    // Null while waiting for the topic (then pending_ holds the request).
     std::unique_ptr<detail::SubscriberImpl> impl_;
+    // Set if the topic did not exist at create(): kept for the subscriber's life (a
+    // WaitSet refers to it, and its notification_fd stays the one handed out).
+    std::unique_ptr<detail::PendingAttach> pending_;
 };
 
 /// Subscriber of one trivially copyable type T; opening a topic of another type fails.
@@ -192,6 +223,11 @@ class Subscriber {
     [[nodiscard]] std::uint64_t skipped() const noexcept { return raw_.skipped(); }
     [[nodiscard]] std::uint64_t next_sequence() const noexcept { return raw_.next_sequence(); }
     [[nodiscard]] std::string_view topic() const noexcept { return raw_.topic(); }
+    [[nodiscard]] std::size_t max_payload_size() const noexcept { return raw_.max_payload_size(); }
+    [[nodiscard]] TypeInfo type() const noexcept { return raw_.type(); }
+    [[nodiscard]] DeliveryMode mode() const noexcept { return raw_.mode(); }
+    [[nodiscard]] bool is_attached() noexcept { return raw_.is_attached(); }
+    [[nodiscard]] std::optional<Error> attach_error() const { return raw_.attach_error(); }
 
   private:
     explicit Subscriber(RawSubscriber raw) noexcept : raw_(std::move(raw)) {}

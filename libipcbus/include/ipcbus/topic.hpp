@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-topic parameters, fixed by whoever creates the topic.
+// Per-topic parameters, fixed by the publisher that creates the topic (subscribers never
+// create one; they wait for it).
 #pragma once
 
 #include <chrono>
@@ -33,8 +34,9 @@ inline constexpr std::uint64_t max_slot_size = 1ULL << 30;
 inline constexpr std::uint32_t max_readers_limit = 1024;
 inline constexpr std::uint32_t max_publishers_limit = 256;
 
-/// Parameters of a topic. The first process to open a topic creates it with these; a
-/// later opener must agree on every non-zero field, or it gets parameter_mismatch.
+/// Parameters of a topic. The first publisher to open a topic creates it with these; every
+/// other opener (and a subscriber that waited for the topic) must agree on every non-zero
+/// field, or it gets parameter_mismatch.
 struct TopicOptions {
     /// Number of slots in the ring, a power of two. 0: accept the topic's; a new topic
     /// gets 1024, or fewer for slots over 64 KiB (about 64 MiB per topic at most, 4 slots
