@@ -65,6 +65,10 @@ bool Exporter::export_topic(const std::string& name) {
         spdlog::warn("cannot export '{}' (will retry): {}", name, subscriber.error().message);
         return false;
     }
+    if (!subscriber->is_attached()) {  // the topic went away since it was announced
+        spdlog::warn("cannot export '{}' (will retry): it does not exist any more", name);
+        return false;
+    }
     const TypeInfo type = subscriber->type();
     const std::size_t slot = subscriber->max_payload_size();
     if (link_.connected() && slot > static_cast<std::size_t>(std::max<std::int64_t>(
@@ -74,9 +78,18 @@ bool Exporter::export_topic(const std::string& name) {
             "larger messages will be dropped and counted",
             name, slot, natsConnection_GetMaxPayload(link_.connection()));
     }
-    Metadata meta{
-        options_.origin, run_id_,          0,   0, 0, 0, std::string(type.name), type.size,
-        type.align,      type.schema_hash, slot};
+    Metadata meta{options_.origin,
+                  run_id_,
+                  0,
+                  0,
+                  0,
+                  0,
+                  std::string(type.name),
+                  type.size,
+                  type.align,
+                  type.schema_hash,
+                  slot,
+                  subscriber->mode()};
     auto topic =
         std::make_unique<Topic>(Topic{std::move(subscriber).value(), name,
                                       subject_for(options_.nats_domain, name), std::move(meta), 0});

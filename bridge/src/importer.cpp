@@ -213,7 +213,8 @@ RawPublisher* Importer::local_publisher(Route& route, const Metadata& meta) {
     if (!local.refusal.empty() && now < local.retry_at) return nullptr;
     // Create it as the origin has it; if it exists here already, accept its parameters
     // (the type must still match).
-    auto publisher = RawPublisher::create(node_, topic, {0, meta.slot_size, 0}, meta.type());
+    auto publisher =
+        RawPublisher::create(node_, topic, {0, meta.slot_size, 0, meta.mode}, meta.type());
     if (!publisher && publisher.error().code == ErrorCode::parameter_mismatch) {
         publisher = RawPublisher::create(node_, topic, {}, meta.type());
     }

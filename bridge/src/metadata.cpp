@@ -96,6 +96,9 @@ natsStatus write_metadata(natsMsg* msg, const Metadata& meta, const std::string&
     text += ' ';
     text += meta.type_name;
     s = natsMsgHeader_Set(msg, kTypeHeader, text.c_str() + 1);  // without the leading ' '
+    if (s == NATS_OK && meta.mode) {
+        s = natsMsgHeader_Set(msg, kModeHeader, std::string(to_string(*meta.mode)).c_str());
+    }
     if (s != NATS_OK || !dedup_id) return s;
     // The exporter run and its counter, not the topic's sequence: a re-send within a run
     // keeps its id, and a topic recreated after a restart (sequences from 0 again) can
@@ -116,6 +119,16 @@ Result<Metadata> read_metadata(natsMsg* msg) {
         return bad_header(kTypeHeader, "missing");
     }
     if (auto ok = parse_type_header(value, meta); !ok) return std::move(ok).error();
+    if (natsMsgHeader_Get(msg, kModeHeader, &value) == NATS_OK && value != nullptr) {
+        const std::string_view mode = value;
+        if (mode == "reliable") {
+            meta.mode = DeliveryMode::reliable;
+        } else if (mode == "overwrite") {
+            meta.mode = DeliveryMode::overwrite;
+        } else {
+            return bad_header(kModeHeader, "unknown delivery mode");
+        }
+    }
     return meta;
 }
 

@@ -16,7 +16,10 @@
 #include <cstdint>
 #include <string>
 
+#include <optional>
 #include "ipcbus/result.hpp"
+
+#include "ipcbus/topic.hpp"
 #include "ipcbus/type_info.hpp"
 
 namespace ipcbus::bridge {
@@ -33,6 +36,9 @@ struct Metadata {
     std::uint32_t type_align = 1;
     std::uint64_t schema_hash = 0;
     std::uint64_t slot_size = 0;
+    // The origin topic's delivery mode: a topic the importer creates gets it, so a reliable
+    // topic stays reliable across hosts (absent from bridges before it was sent).
+    std::optional<DeliveryMode> mode{};
 
     [[nodiscard]] TypeInfo type() const noexcept {
         return TypeInfo{type_name, type_size, type_align, schema_hash};
@@ -41,6 +47,7 @@ struct Metadata {
 
 inline constexpr const char* kMessageHeader = "Ipcbus-Msg";
 inline constexpr const char* kTypeHeader = "Ipcbus-Type";
+inline constexpr const char* kModeHeader = "Ipcbus-Mode";
 inline constexpr const char* kDedupHeader = "Nats-Msg-Id";
 
 /// Writes the headers onto `msg`; `topic` only feeds the JetStream id (when `dedup_id`).

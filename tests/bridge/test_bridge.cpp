@@ -382,8 +382,18 @@ TEST_F(BridgeTest, garbageOnAnImportedSubjectIsCountedAndDroppedNeverACrash) {
 
     std::vector<std::byte> payload(64);
     ipcbus::test::write_payload(payload, 1, 0);
-    ipcbus::bridge::Metadata good{
-        "elsewhere/x", 1, 0, 0, 1, 0, "ipcbus.bytes", 0, 1, ipcbus::raw_bytes_type.schema_hash, 64};
+    ipcbus::bridge::Metadata good{"elsewhere/x",
+                                  1,
+                                  0,
+                                  0,
+                                  1,
+                                  0,
+                                  "ipcbus.bytes",
+                                  0,
+                                  1,
+                                  ipcbus::raw_bytes_type.schema_hash,
+                                  64,
+                                  ipcbus::DeliveryMode::reliable};
     auto send = [&](const std::string& to, const std::vector<std::byte>& data,
                     const std::vector<std::pair<const char*, std::string>>& headers) {
         natsMsg* msg = nullptr;
@@ -401,10 +411,13 @@ TEST_F(BridgeTest, garbageOnAnImportedSubjectIsCountedAndDroppedNeverACrash) {
         ipcbus::bridge::write_metadata(msg, meta, "robot/telemetry", false);
         const char* m = nullptr;
         const char* t = nullptr;
+        const char* mode = nullptr;
         natsMsgHeader_Get(msg, ipcbus::bridge::kMessageHeader, &m);
         natsMsgHeader_Get(msg, ipcbus::bridge::kTypeHeader, &t);
+        natsMsgHeader_Get(msg, ipcbus::bridge::kModeHeader, &mode);
         std::vector<std::pair<const char*, std::string>> out{{ipcbus::bridge::kMessageHeader, m},
-                                                             {ipcbus::bridge::kTypeHeader, t}};
+                                                             {ipcbus::bridge::kTypeHeader, t},
+                                                             {ipcbus::bridge::kModeHeader, mode}};
         natsMsg_Destroy(msg);
         return out;
     };
@@ -418,6 +431,7 @@ TEST_F(BridgeTest, garbageOnAnImportedSubjectIsCountedAndDroppedNeverACrash) {
     send(subject, std::vector<std::byte>(1000), headers);                             // oversized
     send(subject + "%ZZ", payload, headers);                                          // subject
     send(subject, payload, with_good_headers(long_origin));                           // origin
+    send(subject, payload, {headers[0], headers[1], {"Ipcbus-Mode", "telepathy"}});   // mode
     send(subject, payload, headers);  // then one good message: the bridge still works
     natsConnection_Flush(nc);
     natsConnection_Destroy(nc);
@@ -427,7 +441,7 @@ TEST_F(BridgeTest, garbageOnAnImportedSubjectIsCountedAndDroppedNeverACrash) {
     EXPECT_EQ(done.corrupt + done.mismatch, 0U);
     EXPECT_EQ(subscriber->wait(), 0);
     const json in = stop(*into_b);
-    EXPECT_EQ(in["garbage"], 7) << in;
+    EXPECT_EQ(in["garbage"], 8) << in;
     EXPECT_EQ(in["imported"], 1) << in;
 }
 
