@@ -111,6 +111,17 @@ std::optional<std::string> CliProcess::read_line() {
     }
 }
 
+std::optional<std::string> CliProcess::read_error_line() {
+    for (;;) {
+        if (const auto newline = stderr_buffer_.find('\n'); newline != std::string::npos) {
+            std::string line = stderr_buffer_.substr(0, newline);
+            stderr_buffer_.erase(0, newline + 1);
+            return line;
+        }
+        if (!read_some(stderr_fd_, stderr_buffer_)) return std::nullopt;
+    }
+}
+
 void CliProcess::send_signal(int signal_number) {
     ::kill(pid_, signal_number);
 }
@@ -118,6 +129,7 @@ void CliProcess::send_signal(int signal_number) {
 CliOutcome CliProcess::finish(std::string_view input) {
     CliOutcome outcome;
     outcome.out = std::exchange(stdout_buffer_, {});
+    outcome.err = std::exchange(stderr_buffer_, {});
     // Feed stdin while draining both outputs: a child blocked writing to a full pipe would
     // never read the rest of its input.
     while (stdout_fd_ >= 0 || stderr_fd_ >= 0) {

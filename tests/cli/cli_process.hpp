@@ -34,6 +34,8 @@ class CliProcess {
 
     /// Next line it wrote to stdout (without '\n'); std::nullopt at end of output.
     std::optional<std::string> read_line();
+    /// Next line it wrote to stderr; std::nullopt at end of it.
+    std::optional<std::string> read_error_line();
     /// Sends it a signal, as Ctrl-C (SIGINT) would.
     void send_signal(int signal_number);
     /// Writes `input` to its stdin and closes it, reads the rest of its stdout and all of
@@ -48,6 +50,7 @@ class CliProcess {
     int stdout_fd_ = -1;
     int stderr_fd_ = -1;
     std::string stdout_buffer_;
+    std::string stderr_buffer_;
     bool reaped_ = false;
 };
 

@@ -135,8 +135,8 @@ TEST_F(CliTest, pubRepeatsTextAndPadsItToSize) {
 }
 
 TEST_F(CliTest, pubRefusesMessagesLargerThanTheTopicsSlots) {
-    auto sub = ipcbus::RawSubscriber::create(make_node(), "cli/small", {16, 8, 0});
-    ASSERT_TRUE(sub) << sub.error().message;
+    auto creator = ipcbus::RawPublisher::create(make_node(), "cli/small", {16, 8, 0});
+    ASSERT_TRUE(creator) << creator.error().message;
     const CliOutcome pub = run({"pub", "cli/small", "more than eight bytes"});
     expect_one_error_line(pub, "does not fit");
 }
@@ -252,11 +252,50 @@ TEST_F(CliTest, echoWithHistoryStartsWithTheLastMessagesPublished) {
 }
 
 TEST_F(CliTest, pubReliableRefusesAnOverwriteTopic) {
-    auto sub = ipcbus::RawSubscriber::create(make_node(), "cli/lossy");  // overwrite mode
-    ASSERT_TRUE(sub) << sub.error().message;
+    auto creator = ipcbus::RawPublisher::create(make_node(), "cli/lossy");  // overwrite mode
+    ASSERT_TRUE(creator) << creator.error().message;
     const CliOutcome pub = run({"pub", "cli/lossy", "text", "--reliable"});
     expect_one_error_line(pub, "reliable");
     EXPECT_NE(pub.err.find("cli/lossy"), std::string::npos) << pub.err;
+}
+
+// `ipcbus echo` started before the publisher (the ros2/nats habit) once created the topic
+// as raw bytes, and the typed publisher was refused with a type mismatch. Now echo waits,
+// says so, and the publisher's type is the topic's.
+TEST_F(CliTest, echoStartedBeforeATypedPublisherWaitsAndLeavesTheTypeToIt) {
+    CliProcess echo(in_domain({"echo", "cli/typed", "--json", "--count", "2"}));
+    EXPECT_EQ(echo.read_error_line(),
+              "waiting for topic 'cli/typed' (no publisher has created it yet)...");
+    EXPECT_EQ(listed_topic("cli/typed"), nullptr) << "echo created the topic";
+    struct Tick {
+        std::uint64_t sequence;
+        double price;
+    };
+    auto pub = ipcbus::Publisher<Tick>::create(make_node(), "cli/typed");
+    ASSERT_TRUE(pub) << pub.error().message;
+    EXPECT_EQ(pub->subscriber_count(), 1U);
+    ASSERT_TRUE(pub->send(Tick{1, 2.5}));
+    ASSERT_TRUE(pub->send(Tick{2, 3.5}));
+    for (const json& message : read_json_lines(echo, 2)) {
+        EXPECT_EQ(message.at("size"), sizeof(Tick));
+    }
+    const CliOutcome end = echo.finish();
+    EXPECT_EQ(end.exit_code, 0) << end.err;
+    EXPECT_EQ(listed_topic("cli/typed").at("type"),
+              std::string(ipcbus::TypeDescriptor<Tick>::name));
+}
+
+// A typo in `ipcbus hz md/tickz` once created a 4 MiB topic and printed "rate 0.0 msg/s".
+TEST_F(CliTest, hzOnATopicNobodyPublishesWaitsAndCreatesNothing) {
+    CliProcess hz(in_domain({"hz", "cli/tickz"}));
+    EXPECT_EQ(hz.read_error_line(),
+              "waiting for topic 'cli/tickz' (no publisher has created it yet)...");
+    const CliOutcome topics = run({"topics", "--json"});
+    ASSERT_EQ(topics.exit_code, 0) << topics.err;
+    EXPECT_EQ(json::parse(topics.out), json::array()) << "hz created a topic";
+    hz.send_signal(SIGINT);
+    const CliOutcome end = hz.finish();
+    EXPECT_EQ(end.out, "") << "no rate printed for a topic that does not exist";
 }
 
 // --- topics, info, hz ------------------------------------------------------------------------
@@ -332,6 +371,8 @@ TEST_F(CliTest, infoJsonShowsEachReadersLag) {
 }
 
 TEST_F(CliTest, hzPrintsOneRateLinePerSecond) {
+    auto pub = ipcbus::RawPublisher::create(make_node(), "cli/hz");
+    ASSERT_TRUE(pub) << pub.error().message;
     const CliOutcome hz = run({"hz", "cli/hz", "--count", "1"});
     ASSERT_EQ(hz.exit_code, 0) << hz.err;
     const auto lines = lines_of(hz.out);

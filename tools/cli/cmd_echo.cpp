@@ -80,6 +80,7 @@ RawSubscriber open_subscriber(const Node& node, const EchoOptions& options) {
 int run_echo(const EchoOptions& options) {
     const Node node = connect(options.domain);
     RawSubscriber subscriber = open_subscriber(node, options);
+    if (!wait_until_attached(subscriber)) return 0;  // stopped while waiting
     ReceiveBuffer buffer(subscriber.max_payload_size());
     std::uint64_t lost = 0;
     for (std::uint64_t printed = 0; options.count == 0 || printed < options.count; ++printed) {
@@ -99,8 +100,9 @@ void add_echo_command(CLI::App& app, CommandAction& action) {
     CLI::App* command = app.add_subcommand("echo", "Print each message of a topic as it arrives");
     command->footer(
         "Plain output: 'SEQ: PAYLOAD', the payload as text when it is printable, else its size\n"
-        "and first bytes in hex; '(lost N messages)' when this reader was overrun. Creates the\n"
-        "topic if it does not exist. Several echo processes with the same --group share the\n"
+        "and first bytes in hex; '(lost N messages)' when this reader was overrun. Never creates\n"
+        "a topic: started before the publisher, it waits for it. Several echo processes with the "
+        "same --group share the\n"
         "messages: each goes to exactly one of them.");
     command->add_option("topic", options->topic, "Topic name")->required();
     add_domain_option(*command, options->domain);
@@ -123,8 +125,7 @@ void add_echo_command(CLI::App& app, CommandAction& action) {
                      "capacity)")
         ->type_name("H");
     command->add_flag("--reliable", options->reliable,
-                      "Create the topic in reliable mode if it does not exist (an existing topic "
-                      "must be reliable)");
+                      "The topic must be reliable (checked when it exists)");
     command->callback([options, &action] { action = [options] { return run_echo(*options); }; });
 }
 

@@ -67,6 +67,7 @@ class RateWindow {
 int run_hz(const HzOptions& options) {
     const Node node = connect(options.domain);
     RawSubscriber subscriber = unwrap(RawSubscriber::create(node, options.topic));
+    if (!wait_until_attached(subscriber)) return 0;  // stopped while waiting
     ReceiveBuffer buffer(subscriber.max_payload_size());
     Snapshot totals{Clock::now()};
     RateWindow window(std::chrono::seconds(options.window_s), totals);

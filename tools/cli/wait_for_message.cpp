@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "wait_for_message.hpp"
 
+#include <cstdio>
+
 #include <algorithm>
 
 namespace ipcbus::cli {
@@ -11,6 +13,19 @@ namespace {
 constexpr auto kStopCheckInterval = std::chrono::milliseconds(100);
 
 }  // namespace
+
+bool wait_until_attached(RawSubscriber& subscriber) {
+    if (subscriber.is_attached()) return true;
+    std::fprintf(stderr, "waiting for topic '%.*s' (no publisher has created it yet)...\n",
+                 static_cast<int>(subscriber.topic().size()), subscriber.topic().data());
+    std::fflush(stderr);
+    while (!stop_requested()) {
+        (void)subscriber.wait(kStopCheckInterval);  // returns early once attached
+        if (subscriber.is_attached()) return true;
+        if (auto error = subscriber.attach_error()) throw CliError(error->message);
+    }
+    return false;
+}
 
 std::optional<SampleInfo> wait_for_message(RawSubscriber& subscriber, std::span<std::byte> buffer,
                                            Clock::time_point deadline) {

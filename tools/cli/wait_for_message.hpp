@@ -31,6 +31,12 @@ class ReceiveBuffer {
 /// so what the caller reads is always a consistent message, never one a publisher is
 /// overwriting. Returns its info, or std::nullopt if `deadline` passed or a stop was
 /// requested first. Messages the reader missed meanwhile are counted in subscriber.lost().
+/// Waits until `subscriber` reads its topic: subscribers never create one, so if it does not
+/// exist yet this says once on stderr "waiting for topic 'x' (no publisher has created it
+/// yet)..." and waits for a publisher. False if a stop was requested first; a CliError if
+/// the topic that appeared cannot be read by it (another type, other parameters).
+bool wait_until_attached(RawSubscriber& subscriber);
+
 std::optional<SampleInfo> wait_for_message(RawSubscriber& subscriber, std::span<std::byte> buffer,
                                            Clock::time_point deadline = Clock::time_point::max());
 
