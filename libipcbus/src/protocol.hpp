@@ -16,6 +16,12 @@
 //            subscriber: {"ok":true, "handle":H, "index":R, "generation":G, "created":bool,
 //                         ["group_entry":GR]}  + the topic segment (read-only), the reader's own
 //                         segment, and for a group member its group's segment
+//            subscriber of a topic that does not exist yet: {"ok":true, "handle":H,
+//                         "waiting":true}, no segment; when a publisher creates the topic,
+//                         before that publisher's reply, an event
+//                         {"ok":true, "event":"attached", "handle":H, <the subscriber reply's
+//                         fields>} + its segments, or {"ok":true, "event":"attach_failed",
+//                         "handle":H, "code":..., "error":...} (another type or parameters)
 //            (ID: the publisher id in busy stamps; E: its publisher-table entry; R, GR:
 //            roster entries of the reader and its group)
 //   request  {"v":2, "op":"roster", "handle":H}          reply {"ok":true}

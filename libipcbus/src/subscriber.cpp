@@ -241,9 +241,7 @@ void on_attach_event(PendingAttach& p, const nlohmann::json& event, std::vector<
     if (!handle) return fail(std::move(handle).error());
     auto impl = make_impl(std::move(handle).value(), p.topic, !p.reader.group.empty());
     if (!impl) return fail(std::move(impl).error());
-    SubscriberImpl& s = **impl;
-    s.strategy = p.strategy;
-    s.spin_budget_ns = p.spin_budget_ns;
+    SubscriberImpl& s = **impl;  // its wait settings come from the subscriber's thread
     if (p.notify_event.valid()) {
         // The fd handed out while waiting goes on working: the notification thread of the
         // attached reader signals the same eventfd.

@@ -54,6 +54,18 @@ void close_fd(int& fd) {
     if (fd >= 0) ::close(std::exchange(fd, -1));
 }
 
+// The next whole line in `buffer`, reading more from `fd` as needed.
+std::optional<std::string> next_line(int fd, std::string& buffer) {
+    for (;;) {
+        if (const auto newline = buffer.find('\n'); newline != std::string::npos) {
+            std::string line = buffer.substr(0, newline);
+            buffer.erase(0, newline + 1);
+            return line;
+        }
+        if (!read_some(fd, buffer)) return std::nullopt;
+    }
+}
+
 }  // namespace
 
 std::string cli_path() {
@@ -101,25 +113,11 @@ CliProcess::~CliProcess() {
 }
 
 std::optional<std::string> CliProcess::read_line() {
-    for (;;) {
-        if (const auto newline = stdout_buffer_.find('\n'); newline != std::string::npos) {
-            std::string line = stdout_buffer_.substr(0, newline);
-            stdout_buffer_.erase(0, newline + 1);
-            return line;
-        }
-        if (!read_some(stdout_fd_, stdout_buffer_)) return std::nullopt;
-    }
+    return next_line(stdout_fd_, stdout_buffer_);
 }
 
 std::optional<std::string> CliProcess::read_error_line() {
-    for (;;) {
-        if (const auto newline = stderr_buffer_.find('\n'); newline != std::string::npos) {
-            std::string line = stderr_buffer_.substr(0, newline);
-            stderr_buffer_.erase(0, newline + 1);
-            return line;
-        }
-        if (!read_some(stderr_fd_, stderr_buffer_)) return std::nullopt;
-    }
+    return next_line(stderr_fd_, stderr_buffer_);
 }
 
 void CliProcess::send_signal(int signal_number) {

@@ -32,16 +32,21 @@ class DataPathTest : public ipcbus::test::DomainTest {
   protected:
     ipcbus::Node node_ = make_node();
 
+    // A peer's deadline is a bound against a hang, not a timing check: under
+    // ThreadSanitizer, on two cores shared with other tests, the 8 MiB tests have taken
+    // over a minute (CI, stop 25), so it stays well below ctest's 300 s.
+    static constexpr const char* kPeerDeadline = "deadline_s=240";
+
     ChildProcess delivery(const std::vector<std::string>& args) {
         std::vector<std::string> argv{ipcbus::test::delivery_peer_path()};
         argv.insert(argv.end(), args.begin(), args.end());
-        argv.push_back("deadline_s=60");
+        argv.push_back(kPeerDeadline);
         return ChildProcess(argv);
     }
     ChildProcess hostile(const std::vector<std::string>& args) {
         std::vector<std::string> argv{hostile_peer()};
         argv.insert(argv.end(), args.begin(), args.end());
-        argv.push_back("deadline_s=60");
+        argv.push_back(kPeerDeadline);
         return ChildProcess(argv);
     }
 };
