@@ -93,8 +93,10 @@ struct PendingAttach {
 
     // Wakes whoever waits on the stand-in (wait(), a WaitSet, the notification thread).
     void signal() noexcept {
-        // Release: pairs with Readiness::ready()'s seq_cst load of the stamp; what was
-        // attached (and `state`) is visible to whoever sees the frame committed.
+        // seq_cst, as a publisher's commit: the store half of the Dekker pairing with a
+        // sleeper's announce-then-recheck (wait.hpp; Readiness::ready() loads the stamp
+        // seq_cst), and after finish()'s release store of `state`, so whoever sees the
+        // frame committed also sees what was attached.
         standin_frame.stamp.store(layout::stamp_of(0), std::memory_order_seq_cst);
         standin_header.write_cursor.store(1, std::memory_order_seq_cst);
         standin_header.data_futex.fetch_add(1, std::memory_order_seq_cst);
