@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "ipcbus/subscriber.hpp"
 #include "wait_for_message.hpp"
@@ -98,7 +99,7 @@ void add_hz_command(CLI::App& app, CommandAction& action) {
     command->footer(
         "Counts what this subscriber receives; 'lost' is what it missed because it was overrun.\n"
         "Runs until Ctrl-C, or for --count lines.");
-    command->add_option("topic", options->topic, "Topic name")->required();
+    command->add_option("topic", options->topic, "Topic name")->required()->transform(topic_name());
     add_domain_option(*command, options->domain);
     command
         ->add_option("--window", options->window_s, "Average over the last S seconds (default 1)")

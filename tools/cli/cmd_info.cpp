@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "topic_report.hpp"
 
@@ -103,7 +104,7 @@ void add_info_command(CLI::App& app, CommandAction& action) {
         "(missed because it was overrun), skipped (abandoned by their publisher) and consumer\n"
         "group. For each consumer group: its members, the next sequence it hands out, its lag\n"
         "and the messages overrun before any member took them.");
-    command->add_option("topic", options->topic, "Topic name")->required();
+    command->add_option("topic", options->topic, "Topic name")->required()->transform(topic_name());
     add_domain_option(*command, options->domain);
     command->add_flag(
         "--json", options->json,
