@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "payload_format.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -75,6 +77,40 @@ std::string to_hex(std::span<const std::byte> bytes, std::size_t max_bytes) {
     }
     if (shown < bytes.size()) out += "...";
     return out;
+}
+
+std::string escaped_text(std::span<const std::byte> bytes, std::size_t max_bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    const std::size_t shown = std::min(bytes.size(), max_bytes);
+    std::string out;
+    out.reserve(shown + 3);
+    for (std::size_t i = 0; i < shown;) {
+        const std::uint8_t c = byte_at(bytes, i);
+        const std::size_t length = utf8_sequence_length(bytes, i);
+        const bool control = length == 1 && ((c < 0x20 && c != '\t') || c == 0x7F);
+        if (c == '\\') {
+            out += "\\\\";
+            i += 1;
+        } else if (length == 0 || control || i + length > shown) {
+            out += "\\x";  // not text: a byte of binary data, or a character cut in two
+            out += kDigits[c >> 4];
+            out += kDigits[c & 0xF];
+            i += 1;
+        } else {
+            out.append(reinterpret_cast<const char*>(bytes.data()) + i, length);
+            i += length;
+        }
+    }
+    if (shown < bytes.size()) out += "...";
+    return out;
+}
+
+std::string human_duration(std::uint64_t nanoseconds) {
+    const auto ns = static_cast<double>(nanoseconds);
+    if (nanoseconds < 1'000) return fmt::format("{} ns", nanoseconds);
+    if (nanoseconds < 1'000'000) return fmt::format("{:.1f} us", ns / 1e3);
+    if (nanoseconds < 1'000'000'000) return fmt::format("{:.1f} ms", ns / 1e6);
+    return fmt::format("{:.1f} s", ns / 1e9);
 }
 
 std::string to_base64(std::span<const std::byte> bytes) {

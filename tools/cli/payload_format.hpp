@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,6 +21,13 @@ namespace ipcbus::cli {
 
 /// Lower-case hex of at most `max_bytes` bytes, "..." appended when cut short.
 [[nodiscard]] std::string to_hex(std::span<const std::byte> bytes, std::size_t max_bytes);
+
+/// `bytes` (at most `max_bytes` of them) as one line of text: printable UTF-8 as it is,
+/// '\\' as "\\\\", and every other byte as \xNN; "..." appended when cut short.
+[[nodiscard]] std::string escaped_text(std::span<const std::byte> bytes, std::size_t max_bytes);
+
+/// A duration for people: "850 ns", "41.2 us", "3.5 ms", "2.0 s".
+[[nodiscard]] std::string human_duration(std::uint64_t nanoseconds);
 
 /// Standard base64 (RFC 4648, with '=' padding).
 [[nodiscard]] std::string to_base64(std::span<const std::byte> bytes);
