@@ -17,83 +17,22 @@
 #include <string>
 #include <vector>
 
-#include "cli_process.hpp"
+#include "cli_test.hpp"
 #include "ipcbus/ipcbus.hpp"
 #include "test_domain.hpp"
 
 namespace {
 
+using ipcbus::test::bytes_of;
 using ipcbus::test::CliOutcome;
 using ipcbus::test::CliProcess;
+using ipcbus::test::CliTest;
 using ipcbus::test::eventually;
+using ipcbus::test::is_echo_line;
+using ipcbus::test::lines_of;
+using ipcbus::test::Pose;
 using ipcbus::test::run_cli;
 using nlohmann::json;
-
-struct Pose {
-    double x, y;
-};
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream stream(text);
-    for (std::string line; std::getline(stream, line);) lines.push_back(line);
-    return lines;
-}
-
-std::span<const std::byte> bytes_of(const std::string& text) {
-    return std::as_bytes(std::span<const char>(text.data(), text.size()));
-}
-
-class CliTest : public ipcbus::test::DomainTest {
-  protected:
-    /// `args` followed by this test's --domain.
-    std::vector<std::string> in_domain(std::vector<std::string> args) const {
-        args.insert(args.end(), {"--domain", domain_});
-        return args;
-    }
-
-    CliOutcome run(const std::vector<std::string>& args, std::string_view input = {}) const {
-        return run_cli(in_domain(args), input);
-    }
-
-    /// Starts `ipcbus echo TOPIC --json --count N`.
-    std::unique_ptr<CliProcess> start_json_echo(const std::string& topic, std::size_t count) const {
-        return std::make_unique<CliProcess>(
-            in_domain({"echo", topic, "--json", "--count", std::to_string(count)}));
-    }
-
-    /// The next `count` JSON lines `echo` prints.
-    static std::vector<json> read_json_lines(CliProcess& echo, std::size_t count) {
-        std::vector<json> messages;
-        for (std::size_t i = 0; i < count; ++i) {
-            const auto line = echo.read_line();
-            if (!line) {
-                ADD_FAILURE() << "echo ended after " << i << " of " << count << " messages";
-                break;
-            }
-            messages.push_back(json::parse(*line));
-        }
-        return messages;
-    }
-
-    /// `topics --json`'s entry for `name`, null if it is not listed.
-    json listed_topic(const std::string& name) const {
-        const CliOutcome topics = run({"topics", "--json"});
-        EXPECT_EQ(topics.exit_code, 0) << topics.err;
-        for (const json& topic : json::parse(topics.out)) {
-            if (topic.at("name") == name) return topic;
-        }
-        return nullptr;
-    }
-
-    static void expect_one_error_line(const CliOutcome& outcome, const std::string& fragment) {
-        EXPECT_TRUE(outcome.exited);
-        EXPECT_NE(outcome.exit_code, 0);
-        EXPECT_TRUE(outcome.err.starts_with("ipcbus: ")) << outcome.err;
-        EXPECT_NE(outcome.err.find(fragment), std::string::npos) << outcome.err;
-        EXPECT_EQ(lines_of(outcome.err).size(), 1U) << outcome.err;
-    }
-};
 
 // --- pub and echo ---------------------------------------------------------------------------
 
@@ -166,8 +105,8 @@ TEST_F(CliTest, echoPrintsTextAsTextAndBinaryAsHex) {
     const std::byte binary[] = {std::byte{0x01}, std::byte{0xfe}};
     ASSERT_TRUE(pub->send(binary));
 
-    EXPECT_EQ(echo.read_line(), "0: hello");
-    EXPECT_EQ(echo.read_line(), "1: [2 bytes] 01fe");
+    EXPECT_PRED4(is_echo_line, echo.read_line(), "cli/plain", 0, ": hello");
+    EXPECT_PRED4(is_echo_line, echo.read_line(), "cli/plain", 1, ": [2 bytes] 01fe");
     EXPECT_EQ(echo.finish().exit_code, 0);
 }
 
