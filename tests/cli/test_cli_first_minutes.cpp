@@ -140,6 +140,48 @@ TEST_F(CliTest, pubHeldBackByAStoppedReaderSaysWhoToAskAndGivesUpAtItsTimeout) {
     EXPECT_EQ(taken, 4U);
 }
 
+// The question an operator asks of a stuck reliable topic: who is holding it back?
+TEST_F(CliTest, infoNamesTheStoppedReaderHoldingAReliableTopicBack) {
+    const ipcbus::Node node = make_node();
+    ipcbus::TopicOptions reliable;
+    reliable.capacity = 4;
+    reliable.slot_size = 64;
+    reliable.mode = ipcbus::DeliveryMode::reliable;
+    reliable.history_depth = 0;
+    auto creator = ipcbus::RawPublisher::create(node, "cli/stuck", reliable);
+    ASSERT_TRUE(creator) << creator.error().message;
+    CliProcess reader(in_domain({"echo", "cli/stuck", "--count", "5", "--no-payload"}));
+    CliProcess slow_reader(in_domain({"echo", "cli/stuck", "--count", "5"}));
+    ASSERT_TRUE(eventually([&] { return creator->subscriber_count() == 2; }));
+    slow_reader.send_signal(SIGSTOP);
+    ASSERT_TRUE(eventually([&] { return process_state(slow_reader.pid()) == 'T'; }));
+
+    CliProcess pub(in_domain({"pub", "cli/stuck", "m", "--count", "5", "-q"}));
+    EXPECT_TRUE(pub.read_error_line().value_or("").starts_with("waiting: reliable topic"));
+    json held;
+    ASSERT_TRUE(eventually([&] {  // between two waits of pub the ring is looked at again
+        const CliOutcome info = run({"info", "cli/stuck", "--json"});
+        held = json::parse(info.out).at("holding_back");
+        return !held.is_null();
+    }));
+    EXPECT_EQ(held.at("publisher_pid"), pub.pid());
+    EXPECT_EQ(held.at("reader_pid"), slow_reader.pid());
+    EXPECT_EQ(held.at("reader_state"), "stopped");
+    EXPECT_EQ(held.at("reader_name"), "ipcbus");
+
+    const CliOutcome text = run({"info", "cli/stuck", "-v"});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("held by reader pid " + std::to_string(slow_reader.pid()) +
+                            " (ipcbus, stopped)"),
+              std::string::npos)
+        << text.out;
+
+    slow_reader.send_signal(SIGCONT);  // and everything flows again, nothing lost
+    EXPECT_EQ(pub.finish().exit_code, 0);
+    EXPECT_EQ(lines_of(slow_reader.finish().out).size(), 5U);
+    EXPECT_EQ(reader.finish().exit_code, 0);
+}
+
 // The ROS habit: "/md/ticks" is the topic md/ticks.
 TEST_F(CliTest, aLeadingSlashIsDropped) {
     auto sub = ipcbus::RawSubscriber::create(make_node(), "cli/slash");  // waits for the topic

@@ -49,6 +49,23 @@ std::uint64_t group_lag(const TopicInfo& topic, const GroupInfo& group) noexcept
     return topic.published > group.next_sequence ? topic.published - group.next_sequence : 0;
 }
 
+std::optional<HoldingBack> holding_back(const TopicInfo& topic, std::uint64_t now_ns) noexcept {
+    const PublisherInfo* longest = nullptr;
+    for (const PublisherInfo& publisher : topic.publisher_details) {
+        if (publisher.blocked_since_ns == 0) continue;
+        if (longest == nullptr || publisher.blocked_since_ns < longest->blocked_since_ns) {
+            longest = &publisher;
+        }
+    }
+    if (longest == nullptr) return std::nullopt;
+    const ReaderInfo* slowest = nullptr;
+    for (const ReaderInfo& reader : topic.readers) {
+        if (slowest == nullptr || reader.released < slowest->released) slowest = &reader;
+    }
+    const std::uint64_t since = longest->blocked_since_ns;
+    return HoldingBack{longest, now_ns > since ? now_ns - since : 0, slowest};
+}
+
 const TopicInfo* find_topic(const std::vector<TopicInfo>& topics, std::string_view name) noexcept {
     const auto it = std::find_if(topics.begin(), topics.end(),
                                  [name](const TopicInfo& topic) { return topic.name == name; });
