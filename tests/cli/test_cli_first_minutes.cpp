@@ -295,6 +295,36 @@ TEST_F(CliTest, echoSaysHowManyMessagesItLostAndWhere) {
     EXPECT_EQ(end.exit_code, 0) << end.err;
 }
 
+// --- hz ----------------------------------------------------------------------------------
+
+TEST_F(CliTest, hzJsonReportsTheSpreadOfTheIntervalsBetweenMessages) {
+    auto pub = ipcbus::RawPublisher::create(make_node(), "cli/jitter");
+    ASSERT_TRUE(pub) << pub.error().message;
+    CliProcess hz(in_domain({"hz", "cli/jitter", "--json", "--count", "3"}));
+    ASSERT_TRUE(eventually([&] { return pub->subscriber_count() == 1; }));
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(pub->send(bytes_of("tick")));
+
+    // The burst lands in one report or straddles two; any later report sees none of it.
+    std::uint64_t intervals = 0, messages_lines = 0;
+    for (const json& line : read_json_lines(hz, 3)) {
+        EXPECT_GE(line.at("rate_hz").get<double>(), 0.0);
+        EXPECT_GT(line.at("window_s").get<double>(), 0.0);
+        const json& spread = line.at("interval_ns");
+        if (spread.is_null()) {
+            EXPECT_EQ(line.at("intervals"), 0);
+            continue;
+        }
+        ++messages_lines;
+        intervals += line.at("intervals").get<std::uint64_t>();
+        EXPECT_LE(spread.at("min").get<double>(), spread.at("mean").get<double>());
+        EXPECT_LE(spread.at("mean").get<double>(), spread.at("max").get<double>());
+        EXPECT_GE(spread.at("stddev").get<double>(), 0.0);
+    }
+    EXPECT_GE(messages_lines, 1U);
+    EXPECT_EQ(intervals, 49U) << "50 messages, 49 gaps between them";
+    EXPECT_EQ(hz.finish().exit_code, 0);
+}
+
 // --- patterns --------------------------------------------------------------------------------
 
 TEST_F(CliTest, echoOfAPatternFollowsEveryMatchingTopicIncludingLaterOnes) {
