@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ipcbus/version.hpp"
 #include "state.hpp"
 
 namespace ipcbusd {
@@ -255,7 +256,9 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, Fds re
         reply = json{{"ok", true},
                      {"daemon_pid", ::getpid()},
                      {"domain", options.domain},
-                     {"protocol", protocol::kVersion}};
+                     {"protocol", protocol::kVersion},
+                     {"version", std::string(ipcbus::version())},
+                     {"uid", ::geteuid()}};
         pass_fds = {domain_read_only.get()};
     } else if (op == "open") {
         reply = open(client, fd, request, pass_fds);

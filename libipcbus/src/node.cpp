@@ -102,6 +102,15 @@ Result<Ok> Node::announce_bridge(std::string_view topic, std::string_view direct
     return Ok{};
 }
 
+Result<DaemonInfo> Node::daemon_info() const {
+    auto reply = daemon_->call(detail::protocol::make_simple("hello"));
+    if (!reply) return std::move(reply).error();
+    const auto& body = reply->body;
+    return DaemonInfo{field<std::int32_t>(body, "daemon_pid"), field<std::uint32_t>(body, "uid"),
+                      body.value("version", std::string("unknown")),
+                      field<std::uint32_t>(body, "protocol")};
+}
+
 Result<std::vector<TopicInfo>> Node::list_topics() const {
     std::vector<TopicInfo> topics;
     nlohmann::json request = detail::protocol::make_simple("list");

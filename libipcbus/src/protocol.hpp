@@ -4,7 +4,8 @@
 // kMaxPassedFds).
 //
 //   request  {"v":2, "op":"hello"}                      reply {"ok":true, "daemon_pid":P,
-//            "domain":..., "protocol":2}  + the domain segment (read-only: the clock)
+//            "domain":..., "protocol":2, "version":"0.3.0", "uid":U}  + the domain segment
+//            (read-only: the clock)
 //   request  {"v":2, "op":"open", "topic":"a/b", "role":"publisher"|"subscriber",
 //             "type":{"name":..., "size":N, "align":N, "schema":N},
 //             "capacity":N, "slot_size":N, "max_readers":N,

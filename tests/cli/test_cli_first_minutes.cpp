@@ -295,6 +295,27 @@ TEST_F(CliTest, echoSaysHowManyMessagesItLostAndWhere) {
     EXPECT_EQ(end.exit_code, 0) << end.err;
 }
 
+// --- doctor -------------------------------------------------------------------------------
+
+TEST_F(CliTest, doctorJsonChecksTheKernelFeaturesAndTheDaemonsVersion) {
+    const CliOutcome doctor = run({"doctor", "--json"});
+    EXPECT_EQ(doctor.exit_code, 0) << doctor.err;
+    std::set<std::string> names;
+    for (const json& check : json::parse(doctor.out)) {
+        names.insert(check.at("check"));
+        const std::string status = check.at("status");
+        EXPECT_TRUE(status == "ok" || status == "warn") << check;
+        if (check.at("check") == "daemon") {
+            EXPECT_NE(check.at("message").get<std::string>().find("ipcbusd " +
+                                                                  std::string(ipcbus::version())),
+                      std::string::npos)
+                << check;
+        }
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"kernel", "membarrier", "futex_waitv", "memory_cgroup",
+                                            "memlock", "open_files", "systemd", "daemon"}));
+}
+
 // --- hz ----------------------------------------------------------------------------------
 
 TEST_F(CliTest, hzJsonReportsTheSpreadOfTheIntervalsBetweenMessages) {

@@ -1,26 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 // ipcbus doctor: checks what ipcbus needs from this machine and says how to fix what is
 // missing.
-#include <dirent.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
-#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
+#include "ipcbus/version.hpp"
 
 namespace ipcbus::cli {
 namespace {
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
-constexpr std::uint64_t kLowShmFree = 64 * kMiB;
+constexpr std::uint64_t kLowMemoryLimit = 256 * kMiB;
 constexpr std::uint64_t kLowMemlock = 64 * kMiB;
 constexpr rlim_t kLowOpenFiles = 1024;
 
@@ -33,6 +41,7 @@ struct Check {
 
 struct DoctorOptions {
     std::string domain;
+    bool json = false;
 };
 
 struct KernelVersion {
@@ -61,56 +70,131 @@ Check check_kernel() {
                                   ": ipcbus needs Linux 3.17 or later (memfd_create); upgrade "
                                   "the kernel"};
     }
-    if (!at_least(version, 5, 16)) {
-        return {Status::warn, "kernel " + release +
-                                  ": blocking waits will need futex_waitv (Linux 5.16 or "
-                                  "later); upgrade the kernel to use them"};
-    }
-    return {Status::ok, "kernel " + release + " (5.16 or later: futex_waitv available)"};
+    return {Status::ok, "kernel " + release};
 }
 
-// ipcbus keeps its segments in memfds, which /dev/shm's size does not limit; but other
-// shared-memory software (and old ipcbus versions) use /dev/shm, and a full one is a
-// common cause of trouble on the same machine.
-Check check_dev_shm_space() {
-    struct statvfs fs {};
-    if (::statvfs("/dev/shm", &fs) != 0) {
+// Publishers commit without a fence and rely on sleeping readers to pay with one
+// membarrier(2) (MEMBARRIER_CMD_PRIVATE_EXPEDITED, Linux 4.14): without it they fence
+// every publish, and readers sleep in short slices.
+Check check_membarrier() {
+    constexpr int kQuery = 0;                    // MEMBARRIER_CMD_QUERY
+    constexpr long kPrivateExpedited = 1L << 3;  // MEMBARRIER_CMD_PRIVATE_EXPEDITED
+    const long supported = ::syscall(SYS_membarrier, kQuery, 0, 0);
+    if (supported < 0) {
+        return {Status::warn, fmt::format("membarrier: unavailable ({}): publishers fence every "
+                                          "message and sleeping readers wake in slices; a kernel "
+                                          "of 4.14 or later (and a seccomp policy allowing "
+                                          "membarrier) removes that cost",
+                                          std::strerror(errno))};
+    }
+    if ((supported & kPrivateExpedited) == 0) {
         return {Status::warn,
-                "/dev/shm is missing: ipcbus does not need it (its segments are memfds), but "
-                "most shared-memory software does; mount a tmpfs there"};
+                "membarrier: the kernel lacks PRIVATE_EXPEDITED (Linux 4.14): "
+                "publishers fence every message"};
     }
-    const std::uint64_t total = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
-    const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-    const std::string sizes =
-        fmt::format("/dev/shm: {} free of {}", human_bytes(static_cast<double>(free)),
-                    human_bytes(static_cast<double>(total)));
-    if (free < kLowShmFree) {
-        return {Status::warn, sizes +
-                                  ": nearly full; delete stale files there or enlarge it "
-                                  "(mount -o remount,size=1G /dev/shm)"};
-    }
-    return {Status::ok, sizes};
+    return {Status::ok,
+            "membarrier: private expedited available (publishers commit without a "
+            "fence)"};
 }
 
-std::vector<std::string> shm_leftovers() {
-    std::vector<std::string> names;
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/dev/shm"), ::closedir);
-    if (!dir) return names;
-    while (const dirent* entry = ::readdir(dir.get())) {
-        if (std::string_view(entry->d_name).starts_with("ipcbus"))
-            names.emplace_back(entry->d_name);
+// A WaitSet sleeps on several topics at once with futex_waitv(2) (Linux 5.16); without it,
+// it polls them in short slices.
+Check check_futex_waitv() {
+    constexpr long kFutexWaitv = 449;  // the same number on every architecture
+    // No waiters and no flags: a kernel that has the call refuses the arguments (EINVAL);
+    // one that has not says ENOSYS. Nothing sleeps either way.
+    const long rc = ::syscall(kFutexWaitv, nullptr, 0, 0, nullptr, 0);
+    if (rc < 0 && errno == ENOSYS) {
+        return {Status::warn,
+                "futex_waitv: unavailable (Linux 5.16 or later has it): a WaitSet "
+                "over several topics wakes in slices instead of at once"};
     }
-    return names;
+    return {Status::ok, "futex_waitv: available (a WaitSet sleeps on all its topics at once)"};
 }
 
-Check check_shm_leftovers() {
-    const auto names = shm_leftovers();
-    if (names.empty()) return {Status::ok, "no ipcbus files left in /dev/shm"};
-    return {Status::warn,
-            fmt::format("{} file(s) named ipcbus* in /dev/shm (first: {}): this ipcbus never "
-                        "creates any (its segments are memfds), so they are left over from an "
-                        "older version; delete them once no such program runs: rm /dev/shm/ipcbus*",
-                        names.size(), names.front())};
+std::string read_first_line(const std::string& path) {
+    std::ifstream file(path);
+    std::string line;
+    std::getline(file, line);
+    return line;
+}
+
+// The cgroup v2 path of this process ("0::/user.slice/..."), empty if not on cgroup v2.
+std::string own_cgroup() {
+    std::ifstream file("/proc/self/cgroup");
+    for (std::string line; std::getline(file, line);) {
+        if (line.starts_with("0::")) return line.substr(3);
+    }
+    return {};
+}
+
+// The tightest memory.max from this process's cgroup up to the root (cgroup v2).
+std::optional<std::pair<std::uint64_t, std::string>> memory_limit() {
+    std::string path = own_cgroup();
+    if (path.empty()) return std::nullopt;
+    std::optional<std::pair<std::uint64_t, std::string>> tightest;
+    for (;;) {
+        const std::string value = read_first_line("/sys/fs/cgroup" + path + "/memory.max");
+        if (!value.empty() && value != "max") {
+            const std::uint64_t bytes = std::strtoull(value.c_str(), nullptr, 10);
+            if (!tightest || bytes < tightest->first) tightest.emplace(bytes, path);
+        }
+        if (path.empty() || path == "/") break;
+        const auto slash = path.rfind('/');
+        path = slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+    }
+    return tightest;
+}
+
+// Topic memory is shared memory, charged to the cgroup of the process that first touches
+// each page (the publisher that creates and fills a topic): a container's limit must
+// count its topics' rings.
+Check check_memory_cgroup() {
+    const auto limit = memory_limit();
+    if (!limit) {
+        return {Status::ok,
+                "memory cgroup: no limit on this process (topic memory is charged "
+                "to the cgroup of the process that first writes it)"};
+    }
+    const std::string text = fmt::format("memory cgroup {}: limit {}", limit->second,
+                                         human_bytes(static_cast<double>(limit->first)));
+    if (limit->first < kLowMemoryLimit) {
+        return {Status::warn, text +
+                                  ": topics this process creates are charged to it (a "
+                                  "default topic of 4 KiB slots takes about 4 MiB); raise "
+                                  "memory.max or make topics smaller"};
+    }
+    return {Status::ok, text + " (topics this process creates are charged to it)"};
+}
+
+// Where the packaged unit lives, if this machine has one.
+std::optional<std::string> installed_unit() {
+    for (const char* dir : {"/etc/systemd/system", "/usr/local/lib/systemd/system",
+                            "/usr/lib/systemd/system", "/lib/systemd/system"}) {
+        const std::string path = std::string(dir) + "/ipcbusd.service";
+        if (::access(path.c_str(), R_OK) == 0) return path;
+    }
+    return std::nullopt;
+}
+
+Check check_systemd_unit() {
+    const bool systemd_runs = ::access("/run/systemd/system", F_OK) == 0;
+    const auto unit = installed_unit();
+    if (!unit) {
+        return {Status::ok, systemd_runs
+                                ? "systemd unit ipcbusd.service: not installed (each domain's "
+                                  "daemon is started by its first client, as that user)"
+                                : "systemd: not running here (each domain's daemon is started "
+                                  "by its first client, as that user)"};
+    }
+    if (!systemd_runs) {
+        return {Status::warn, "systemd unit " + *unit +
+                                  " is installed but systemd is not running: the unit's daemon "
+                                  "does not start; clients start their own"};
+    }
+    return {Status::ok, "systemd unit " + *unit +
+                            " installed (start it with: systemctl enable --now ipcbusd; client "
+                            "services then set IPCBUS_NO_AUTOSTART=1 and After=ipcbusd.service)"};
 }
 
 std::string limit_text(rlim_t value) {
@@ -151,12 +235,20 @@ Check check_daemon(const std::string& domain) {
         return {Status::fail, node.error().message};
     }
     auto topics = node->list_topics();
-    if (!topics) {
-        return {Status::fail, "daemon of domain '" + domain +
-                                  "' connected but did not answer: " + topics.error().message};
+    auto daemon = node->daemon_info();
+    if (!topics || !daemon) {
+        return {Status::fail, "daemon of domain '" + domain + "' connected but did not answer: " +
+                                  (topics ? daemon.error() : topics.error()).message};
     }
-    return {Status::ok,
-            fmt::format("daemon of domain '{}' answers ({} topics)", domain, topics->size())};
+    const std::string text =
+        fmt::format("daemon of domain '{}' answers ({} topics): ipcbusd {} pid {} uid {}", domain,
+                    topics->size(), daemon->version, daemon->pid, daemon->uid);
+    if (daemon->version != ipcbus::version()) {
+        return {Status::warn, text + fmt::format(", but this tool is {}: restart the daemon after "
+                                                 "an upgrade (systemctl restart ipcbusd)",
+                                                 ipcbus::version())};
+    }
+    return {Status::ok, text + " (the same version as this tool)"};
 }
 
 std::string_view status_word(Status status) {
@@ -172,14 +264,24 @@ std::string_view status_word(Status status) {
 }
 
 int run_doctor(const DoctorOptions& options) {
-    const std::vector<Check> checks{check_kernel(),        check_dev_shm_space(),
-                                    check_shm_leftovers(), check_memlock(),
-                                    check_open_files(),    check_daemon(options.domain)};
+    const std::vector<std::pair<const char*, Check>> checks{
+        {"kernel", check_kernel()},           {"membarrier", check_membarrier()},
+        {"futex_waitv", check_futex_waitv()}, {"memory_cgroup", check_memory_cgroup()},
+        {"memlock", check_memlock()},         {"open_files", check_open_files()},
+        {"systemd", check_systemd_unit()},    {"daemon", check_daemon(options.domain)}};
     int failures = 0;
-    for (const Check& check : checks) {
-        fmt::print("{:<5} {}\n", status_word(check.status), check.message);
+    auto report = nlohmann::ordered_json::array();
+    for (const auto& [name, check] : checks) {
+        if (options.json) {
+            report.push_back({{"check", name},
+                              {"status", status_word(check.status)},
+                              {"message", check.message}});
+        } else {
+            fmt::print("{:<5} {}\n", status_word(check.status), check.message);
+        }
         if (check.status == Status::fail) ++failures;
     }
+    if (options.json) std::puts(report.dump().c_str());
     if (failures > 0) throw CliError(fmt::format("{} check(s) failed", failures));
     return 0;
 }
@@ -191,10 +293,14 @@ void add_doctor_command(CLI::App& app, CommandAction& action) {
     CLI::App* command =
         app.add_subcommand("doctor", "Check this machine and the domain's daemon for ipcbus");
     command->footer(
-        "Checks the kernel version, /dev/shm space and leftovers, the locked-memory and open-file\n"
-        "limits, and that the domain's daemon answers (starting it unless IPCBUS_NO_AUTOSTART=1).\n"
-        "One line per check: ok, warn or fail, with what to do. Exits with 1 if a check fails.");
+        "Checks the kernel, membarrier and futex_waitv, the memory cgroup limit, the locked-\n"
+        "memory and open-file limits, the systemd unit, and that the domain's daemon answers\n"
+        "with this tool's version (starting it unless IPCBUS_NO_AUTOSTART=1). /dev/shm does not\n"
+        "matter: topics live in memfds. One line per check: ok, warn or fail, with what to do.\n"
+        "Exits with 1 if a check fails.");
     add_domain_option(*command, options->domain);
+    command->add_flag("--json", options->json,
+                      "One JSON array: [{check, status (ok|warn|fail), message}]");
     command->callback([options, &action] { action = [options] { return run_doctor(*options); }; });
 }
 

@@ -90,6 +90,14 @@ struct TopicInfo {
     bool pooled = false;              // payloads in a buffer pool (zero-copy loans)
 };
 
+/// The daemon serving a domain, as it describes itself.
+struct DaemonInfo {
+    std::int32_t pid;        // in the daemon's pid namespace
+    std::uint32_t uid;       // the user it runs as
+    std::string version;     // ipcbus::version() of its build; "unknown" from one too old to say
+    std::uint32_t protocol;  // wire protocol version
+};
+
 /// A process's connection to its domain's daemon. Publishers and subscribers keep it alive.
 /// Do not use a Node across fork(): in the child it refuses to work (the connection is the
 /// parent's) and its destruction leaves the parent's topics alone. A child that needs the
@@ -111,6 +119,9 @@ class Node {
 
     /// Every topic of the domain, with its publishers and readers. Thread-safe.
     [[nodiscard]] Result<std::vector<TopicInfo>> list_topics() const;
+
+    /// Who serves this domain: the daemon's pid, user, version and protocol. Thread-safe.
+    [[nodiscard]] Result<DaemonInfo> daemon_info() const;
 
     /// For bridges: tells the daemon that this process carries `topic` to ("export") or
     /// from ("import") `remote`, so list_topics() and `ipcbus topics` show it. The mark
