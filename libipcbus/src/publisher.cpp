@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "clock.hpp"
 #include "ipc/futex.hpp"
@@ -344,6 +345,25 @@ DeliveryMode RawPublisher::mode() const noexcept {
 
 std::size_t RawPublisher::subscriber_count() const noexcept {
     return impl_->readers.readers();
+}
+
+Result<std::size_t> RawPublisher::wait_for_subscribers(std::size_t count,
+                                                       std::chrono::milliseconds timeout) const {
+    // The daemon activates readers' roster entries in the segment; there is no event to
+    // sleep on for that yet, and a millisecond is nothing next to a process starting.
+    constexpr auto kLookEvery = std::chrono::milliseconds(1);
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const std::size_t attached = subscriber_count();
+        if (attached >= count) return attached;
+        if (std::chrono::steady_clock::now() >= give_up) {
+            return Error{ErrorCode::timeout,
+                         "topic '" + impl_->name + "': " + std::to_string(attached) + " of " +
+                             std::to_string(count) + " subscriber(s) attached after " +
+                             std::to_string(timeout.count()) + " ms"};
+        }
+        std::this_thread::sleep_for(kLookEvery);
+    }
 }
 
 }  // namespace ipcbus

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ipcbus/ipcbus.hpp"
@@ -127,6 +130,25 @@ TEST_F(PubSubTest, everySubscriberSeesEveryMessage) {
             EXPECT_EQ((*got)->id, i);
         }
     }
+}
+
+TEST_F(PubSubTest, waitForSubscribersReturnsOnceTheyAttachAndTimesOutSayingHowManyCame) {
+    auto pub = ipcbus::Publisher<Tick>::create(node_, "wait/subs");
+    ASSERT_TRUE(pub) << pub.error().message;
+    expect_error(pub->wait_for_subscribers(1, std::chrono::milliseconds(20)), ErrorCode::timeout,
+                 "topic 'wait/subs': 0 of 1 subscriber(s) attached after 20 ms");
+
+    std::optional<ipcbus::Subscriber<Tick>> late;
+    std::thread joiner(
+        [&] { late.emplace(ipcbus::Subscriber<Tick>::create(node_, "wait/subs").value()); });
+    auto attached = pub->wait_for_subscribers(1, std::chrono::seconds(60));
+    joiner.join();
+    ASSERT_TRUE(attached) << attached.error().message;
+    EXPECT_EQ(*attached, 1U);
+    ASSERT_TRUE(pub->send(Tick{7, 0, 0}));  // published after it attached: it gets it
+    auto got = late->take_copy();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->id, 7U);
 }
 
 TEST_F(PubSubTest, lateSubscriberStartsWithTheNextMessage) {

@@ -71,6 +71,13 @@ class RawPublisher {
     [[nodiscard]] std::uint32_t id() const noexcept;
     /// Subscribers attached to the topic right now (scans the reader table). Thread-safe.
     [[nodiscard]] std::size_t subscriber_count() const noexcept;
+    /// Setup (not for the hot path): waits until at least `count` subscribers are attached
+    /// and returns how many are; fails with ErrorCode::timeout, saying how many came, once
+    /// `timeout` has passed. A subscriber gets only what is published after it attached,
+    /// so a publisher whose readers must see everything calls this first. Looks at the
+    /// reader table every millisecond. Thread-safe.
+    Result<std::size_t> wait_for_subscribers(std::size_t count,
+                                             std::chrono::milliseconds timeout) const;
 
   private:
     explicit RawPublisher(std::unique_ptr<detail::PublisherImpl> impl) noexcept;
@@ -117,6 +124,11 @@ class Publisher {
     [[nodiscard]] std::string_view topic() const noexcept { return raw_.topic(); }
     [[nodiscard]] std::uint32_t id() const noexcept { return raw_.id(); }
     [[nodiscard]] std::size_t subscriber_count() const noexcept { return raw_.subscriber_count(); }
+    /// See RawPublisher::wait_for_subscribers().
+    Result<std::size_t> wait_for_subscribers(std::size_t count,
+                                             std::chrono::milliseconds timeout) const {
+        return raw_.wait_for_subscribers(count, timeout);
+    }
 
   private:
     explicit Publisher(RawPublisher raw) noexcept : raw_(std::move(raw)) {}
