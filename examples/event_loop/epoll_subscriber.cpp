@@ -2,16 +2,17 @@
 // ipcbus in an event loop: one epoll set waits on a topic's notification fd, a timer and
 // standard input together; the process uses no CPU while nothing happens.
 //
-//   epoll_subscriber [--topic NAME] [--count N]
+//   epoll_subscriber [--topic NAME] [--count N] [--seconds S]
 //
-// Run a publisher next to it, e.g. `ipcbus pub events/loop --count 10 --rate 2 hello`.
+// Run a publisher next to it, e.g. `ipcbus pub events/loop hello --count 10 --rate 2`.
 // It prints every message, a heartbeat each second, and stops after N messages, at end
-// of input, or on Ctrl-C.
+// of input, after S seconds (heartbeats counted), or on Ctrl-C.
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -24,18 +25,9 @@ namespace {
 
 struct Options {
     std::string topic = "events/loop";
-    long count = 0;  // 0: until end of input or Ctrl-C
+    long count = 0;      // 0: until end of input or Ctrl-C
+    long seconds = 600;  // heartbeats (one a second) before it stops by itself
 };
-
-Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        if (flag == "--topic") o.topic = argv[i + 1];
-        if (flag == "--count") o.count = std::stol(argv[i + 1]);
-    }
-    return o;
-}
 
 // Registers `fd` with the epoll set; `tag` comes back in the event.
 bool watch(int epoll, int fd, std::uint64_t tag) {
@@ -85,7 +77,14 @@ enum Tag : std::uint64_t { kMessages, kTimer, kInput, kSignal };
 }  // namespace
 
 int main(int argc, char** argv) {
-    const Options options = parse(argc, argv);
+    Options options;
+    CLI::App app{"A subscriber in a plain epoll loop, with a timer, stdin and signals."};
+    app.add_option("--topic", options.topic, "Topic name");
+    app.add_option("--count", options.count, "Stop after N messages (0: no limit)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--seconds", options.seconds, "Stop after S seconds at most")
+        ->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);  // an unknown flag is an error, not ignored
     auto node = ipcbus::Node::create();
     if (!node) return std::fprintf(stderr, "error: %s\n", node.error().message.c_str()), 1;
     auto sub = ipcbus::RawSubscriber::create(*node, options.topic);
@@ -105,6 +104,7 @@ int main(int argc, char** argv) {
     std::printf("[epoll-subscriber] waiting on '%s', a timer, stdin and signals\n",
                 options.topic.c_str());
     long received = 0;
+    long heartbeats = 0;
     for (bool running = true; running;) {
         epoll_event event{};
         if (::epoll_wait(epoll, &event, 1, -1) != 1) continue;
@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
                 std::uint64_t ticks = 0;
                 [[maybe_unused]] const auto n = ::read(timer, &ticks, sizeof ticks);
                 std::printf("[epoll-subscriber] heartbeat: %ld messages so far\n", received);
+                heartbeats += static_cast<long>(ticks);
+                running = heartbeats < options.seconds;
                 break;
             }
             case kInput: {

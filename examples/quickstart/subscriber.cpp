@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // quickstart_subscriber: reads market ticks in place and reports what it sees.
 //
-//   quickstart_subscriber [--name NAME] [--topic NAME]
+//   quickstart_subscriber [--name NAME] [--topic NAME] [--seconds S]
 //
 // Polls (spinning briefly, then yielding the CPU), prints every 1000th tick with its
 // sequence number and one-way latency, and on the publisher's last tick prints a summary:
-// received, lost, and latency percentiles.
+// received, lost, and latency percentiles (also when S seconds pass first).
 #include <sched.h>
 #include <time.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
 
 #include <algorithm>
 #include <cstdio>
@@ -38,10 +41,16 @@ std::uint64_t percentile(std::vector<std::uint64_t>& v, double p) {
 int main(int argc, char** argv) {
     std::string name = "subscriber";
     std::string topic = "quickstart/ticks";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::string(argv[i]) == "--name") name = argv[i + 1];
-        if (std::string(argv[i]) == "--topic") topic = argv[i + 1];
-    }
+    double seconds = 60;
+    CLI::App app{"Reads market ticks in place and reports what it sees."};
+    app.add_option("--name", name, "Label of this subscriber");
+    app.add_option("--topic", topic, "Topic name");
+    app.add_option("--seconds", seconds, "Stop after S seconds at most")
+        ->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);  // an unknown flag is an error, not ignored
+    const auto end = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(seconds));
     auto node = ipcbus::Node::create();
     if (!node) return std::fprintf(stderr, "error: %s\n", node.error().message.c_str()), 1;
     auto sub = ipcbus::Subscriber<quickstart::MarketTick>::create(*node, topic, {4096, 0, 0});
@@ -57,6 +66,7 @@ int main(int argc, char** argv) {
             return std::fprintf(stderr, "error: %s\n", ipcbus::to_string(taken.error()).data()), 1;
         if (!taken->has_value()) {
             if (++idle > 200) sched_yield();  // spin a little, then let others run
+            if (idle % 4096 == 0 && std::chrono::steady_clock::now() >= end) break;
             continue;
         }
         idle = 0;
