@@ -79,18 +79,17 @@ class RunLimit {
 /// Waits until `publisher` sees at least `count` subscribers: a subscriber gets only what
 /// is published after it attached, so a publisher whose readers must see everything waits
 /// for them first. False if stopped or out of time.
-template <class Publisher>
-bool wait_for_subscribers(const Publisher& publisher, std::size_t count, const RunLimit& limit) {
-    while (publisher.subscriber_count() < count) {
-        if (!limit.keep_going()) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // setup, not the data path
-    }
-    return true;
-}
-
 /// How long blocking calls wait at most before they look at the stop flag and the clock
 /// again: short enough that Ctrl-C feels immediate, long enough to cost no CPU.
 inline constexpr std::chrono::milliseconds kStopCheckInterval{100};
+
+template <class Publisher>
+bool wait_for_subscribers(const Publisher& publisher, std::size_t count, const RunLimit& limit) {
+    while (limit.keep_going()) {
+        if (publisher.wait_for_subscribers(count, kStopCheckInterval)) return true;
+    }
+    return false;
+}
 
 /// Sends `value` on a topic. In reliable mode the ring may be full of messages a slow
 /// reader still needs: the send then waits (up to the publisher's block timeout, set it to
