@@ -5,7 +5,7 @@
 # for ipcbus-bridge and its tests; a build without them simply leaves the bridge out.
 IPCBUS_BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libgtest-dev libbenchmark-dev
                        nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-                       libtomlplusplus-dev libnats-dev nats-server)
+                       libtomlplusplus-dev libnats-dev nats-server help2man dpkg-dev)
 
 # ensure_packages PKG...: installs whichever of the Debian packages are missing.
 ensure_packages() {

@@ -33,12 +33,18 @@ int main(int argc, char** argv) {
     double idle_exit_s = 0;
     bool autostarted = false;
     std::string log_level = "info";
+    app.footer(
+        "Exit status: 0 stopped by SIGTERM/SIGINT or idle, 1 failed, 2 invalid configuration,\n"
+        "3 another ipcbusd already serves the domain.\n"
+        "Environment: IPCBUS_DOMAIN (default domain); for clients, IPCBUS_NO_AUTOSTART=1 (never\n"
+        "start a daemon: use the one a service manager runs) and IPCBUS_DAEMON (the ipcbusd to\n"
+        "start).");
     app.add_option("--domain", domain,
                    "Bus domain to serve (default: $IPCBUS_DOMAIN, else 'default'); it names the "
                    "daemon's socket, so one daemon serves each domain");
     app.add_option("--config", config,
                    "TOML file with limits, per-topic defaults and access rules "
-                   "(see daemon/ipcbusd.example.toml)");
+                   "(an example: share/doc/ipcbus/ipcbusd.example.toml)");
     app.add_option("--idle-exit", idle_exit_s,
                    "Exit after this many seconds with no clients and no topics (0: never)")
         ->check(CLI::NonNegativeNumber);
@@ -70,7 +76,9 @@ int main(int argc, char** argv) {
     auto daemon = ipcbusd::Daemon::create(std::move(options));
     if (!daemon) {
         spdlog::error("{}", daemon.error().message);
-        return 1;
+        // 3: the domain is served already; a systemd unit must not restart into that
+        // (RestartPreventExitStatus in ipcbusd@.service).
+        return daemon.error().message.starts_with("another ipcbusd already serves") ? 3 : 1;
     }
     g_daemon = daemon->get();
     struct sigaction sa {};

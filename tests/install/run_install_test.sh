@@ -80,3 +80,60 @@ c++ -O2 -o "$work/consumer-pc" "$source/tests/install/consumer/consumer.cpp" \
     -Wl,-rpath,"$(pkg-config --define-prefix --variable=libdir ipcbus)"
 pubsub "$work/consumer-pc" install/pkgconfig
 echo "installed package: CMake static, CMake shared and pkg-config consumers all delivered"
+
+# What a deployment needs besides the binaries, at the prefix's real paths.
+fail() { echo "$*" >&2; exit 1; }
+check_artifacts() {  # check_artifacts ROOT PREFIX: files under ROOT, paths inside naming PREFIX
+  local root=$1 at=$2 unit=$1$2/lib/systemd/system/ipcbusd@.service page
+  [ -f "$unit" ] || fail "no systemd unit at $unit"
+  grep -qx "ExecStart=$at/bin/ipcbusd --domain %i" "$unit" ||
+    fail "$unit does not run $at/bin/ipcbusd: $(grep ExecStart "$unit")"
+  grep -qx "User=ipcbus" "$unit" || fail "$unit does not run as the ipcbus user"
+  grep -q "example.invalid" "$unit" && fail "$unit still points to example.invalid"
+  grep -q '^u ipcbus ' "$root$at/lib/sysusers.d/ipcbus.conf" || fail "no sysusers entry for ipcbus"
+  for page in ipcbus ipcbusd ipcbus-bridge; do
+    grep -q "^\.TH" "$root$at/share/man/man1/$page.1" 2>/dev/null || fail "no man page $page.1"
+  done
+  for doc in ipcbusd.example.toml DEPLOYING.md LICENSE; do
+    [ -f "$root$at/share/doc/ipcbus/$doc" ] || fail "no $doc in share/doc/ipcbus"
+  done
+  [ -f "$root$at/share/bash-completion/completions/ipcbus" ] || fail "no bash completion"
+}
+check_artifacts "" "$prefix"
+
+# Bash completion completes commands and each command's options, and knows every option
+# the tool has (a new option must be added to it).
+completion=$prefix/share/bash-completion/completions/ipcbus
+complete_words() {  # complete_words WORD...: what completing the last word offers
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _ipcbus
+           echo "${COMPREPLY[*]}"' _ "$completion" "$@"
+}
+[ "$(complete_words ipcbus to)" = topics ] || fail "completing 'ipcbus to' gave '$(complete_words ipcbus to)'"
+[ "$(complete_words ipcbus echo --max)" = --max-bytes ] || fail "completing 'ipcbus echo --max' failed"
+for command in topics info pub echo hz perf doctor; do
+  # The options table of --help: lines that begin with the option's names.
+  for option in $("$prefix/bin/ipcbus" "$command" --help |
+                  grep -oE '^ +(-[a-z],)?--[a-z-]+' | grep -oE -- '--[a-z-]+' | sort -u); do
+    complete_words ipcbus "$command" "$option" | grep -qw -- "$option" ||
+      fail "bash completion does not know 'ipcbus $command $option'"
+  done
+done
+echo "systemd unit, sysusers, man pages, docs and bash completion installed at $prefix"
+
+# The Debian package: built by CPack, unpacked (not installed: no root, no dpkg database),
+# with the same files under /usr, and a pkg-config consumer built against it.
+(cd "$build" && cpack -G DEB -B "$work/deb" >/dev/null) || fail "cpack -G DEB failed"
+deb=$(ls "$work"/deb/ipcbus_*_amd64.deb) || fail "no ipcbus_<version>_amd64.deb"
+dpkg-deb -x "$deb" "$work/debroot"
+dpkg-deb -f "$deb" Depends | grep -q libc6 || fail "$deb declares no dependencies"
+dpkg-deb -e "$deb" "$work/debcontrol"
+grep -q systemd-sysusers "$work/debcontrol/postinst" || fail "$deb does not create the ipcbus user"
+check_artifacts "$work/debroot" /usr
+export PKG_CONFIG_PATH="$work/debroot/usr/lib/pkgconfig:$work/debroot/usr/lib/x86_64-linux-gnu/pkgconfig"
+c++ -O2 -o "$work/consumer-deb" "$source/tests/install/consumer/consumer.cpp" \
+    $(pkg-config --define-prefix --cflags --libs ipcbus) \
+    -Wl,-rpath,"$(pkg-config --define-prefix --variable=libdir ipcbus)"
+ldd "$work/consumer-deb" | grep -q "libipcbus.so.0 => $work/debroot" ||
+  fail "the .deb consumer does not load the package's libipcbus.so.0"
+pubsub "$work/consumer-deb" install/deb
+echo "$(basename "$deb"): unpacked, complete, and a pkg-config consumer delivered"

@@ -46,6 +46,13 @@ class DaemonTest : public ipcbus::test::DomainTest {
     }
 };
 
+// A systemd unit restarts on failure: a daemon that finds its domain served already must
+// say so with its own status (3), which the unit does not restart on, instead of looping.
+TEST_F(DaemonTest, aSecondDaemonForTheSameDomainExitsWithStatusThree) {
+    ChildProcess second({ipcbus::test::daemon_path(), "--domain", domain_, "--log-level", "warn"});
+    EXPECT_EQ(second.wait(), 3);
+}
+
 TEST_F(DaemonTest, killedReadersRowIsFreedAndThePublisherSeesItGone) {
     auto pub = ipcbus::RawPublisher::create(node_, "crash/reader", {16, 64, 0});
     ASSERT_TRUE(pub);

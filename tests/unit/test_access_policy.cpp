@@ -545,7 +545,7 @@ namespace {
 
 // The example shipped next to the daemon must stay a valid configuration.
 TEST(AccessPolicyExample, shippedExampleConfigurationLoads) {
-    auto policy = ipcbusd::AccessPolicy::load(IPCBUS_SOURCE_DIR "/daemon/ipcbusd.example.toml");
+    auto policy = ipcbusd::AccessPolicy::load(IPCBUS_SOURCE_DIR "/packaging/ipcbusd.example.toml");
     ASSERT_TRUE(policy) << policy.error().message;
     EXPECT_EQ(policy->rules().size(), 3U);
     EXPECT_TRUE(policy->rules()[2].keep);
