@@ -36,6 +36,16 @@ char process_state(pid_t pid) {
                : text[end_of_name + 2];
 }
 
+// A reliable topic whose ring a reader that takes nothing fills with four messages.
+ipcbus::TopicOptions four_slot_reliable() {
+    ipcbus::TopicOptions reliable;
+    reliable.capacity = 4;
+    reliable.slot_size = 64;
+    reliable.mode = ipcbus::DeliveryMode::reliable;
+    reliable.history_depth = 0;  // all four slots for messages, none kept back for history
+    return reliable;
+}
+
 // --- mistyped commands and numbers ----------------------------------------------------------
 
 // `ipcbus topic list` once said only "A subcommand is required".
@@ -108,12 +118,7 @@ TEST_F(CliTest, pubWaitingForSubscribersSaysSoAndGivesUpAtItsTimeout) {
 // A reliable pub held back by a stopped reader once blocked for ever, silently.
 TEST_F(CliTest, pubHeldBackByAStoppedReaderSaysWhoToAskAndGivesUpAtItsTimeout) {
     const ipcbus::Node node = make_node();
-    ipcbus::TopicOptions reliable;
-    reliable.capacity = 4;
-    reliable.slot_size = 64;
-    reliable.mode = ipcbus::DeliveryMode::reliable;
-    reliable.history_depth = 0;
-    auto creator = ipcbus::RawPublisher::create(node, "cli/held-back", reliable);
+    auto creator = ipcbus::RawPublisher::create(node, "cli/held-back", four_slot_reliable());
     ASSERT_TRUE(creator) << creator.error().message;
     auto stalled = ipcbus::RawSubscriber::create(node, "cli/held-back");  // never takes
     ASSERT_TRUE(stalled) << stalled.error().message;
@@ -143,12 +148,7 @@ TEST_F(CliTest, pubHeldBackByAStoppedReaderSaysWhoToAskAndGivesUpAtItsTimeout) {
 // The question an operator asks of a stuck reliable topic: who is holding it back?
 TEST_F(CliTest, infoNamesTheStoppedReaderHoldingAReliableTopicBack) {
     const ipcbus::Node node = make_node();
-    ipcbus::TopicOptions reliable;
-    reliable.capacity = 4;
-    reliable.slot_size = 64;
-    reliable.mode = ipcbus::DeliveryMode::reliable;
-    reliable.history_depth = 0;
-    auto creator = ipcbus::RawPublisher::create(node, "cli/stuck", reliable);
+    auto creator = ipcbus::RawPublisher::create(node, "cli/stuck", four_slot_reliable());
     ASSERT_TRUE(creator) << creator.error().message;
     CliProcess reader(in_domain({"echo", "cli/stuck", "--count", "5", "--no-payload"}));
     CliProcess slow_reader(in_domain({"echo", "cli/stuck", "--count", "5"}));
