@@ -27,7 +27,7 @@ constexpr std::uint64_t kDefaultSlotSize = 4096;
 // A reliable topic holds a send back while its slowest reader still needs the whole ring:
 // the send sleeps until a slot frees, at most this long before it looks at the stop flag.
 constexpr auto kFullRingWaitSlice = std::chrono::milliseconds(100);
-constexpr auto kSubscriberPollInterval = std::chrono::microseconds(200);
+constexpr auto kSubscriberWaitSlice = std::chrono::milliseconds(50);
 // More than any topic has readers: a bound that turns "--wait-subscribers -1" into an error.
 constexpr std::uint64_t max_subscribers_waited_for = 1'000'000;
 
@@ -214,21 +214,18 @@ bool wait_for_subscribers(const RawPublisher& publisher, const PubOptions& optio
                wanted == 1 ? "" : "s", publisher.topic(), publisher.subscriber_count());
     std::fflush(stderr);
     const auto deadline = deadline_after(options.timeout_s);
-    bool timed_out = false;
-    const bool attached = poll_until(
-        [&] {
-            timed_out = Clock::now() >= deadline;
-            return timed_out || publisher.subscriber_count() >= wanted;
-        },
-        kSubscriberPollInterval);
-    if (timed_out && publisher.subscriber_count() < wanted) {
-        throw CliError(
-            fmt::format("topic '{}': timed out after {} waiting for {} subscriber{} "
-                        "({} attached); nothing was sent",
-                        publisher.topic(), seconds_text(options.timeout_s), wanted,
-                        wanted == 1 ? "" : "s", publisher.subscriber_count()));
+    // The library's wait, in slices, so that Ctrl-C and --timeout are looked at between.
+    while (!publisher.wait_for_subscribers(wanted, kSubscriberWaitSlice)) {
+        if (stop_requested()) return false;
+        if (Clock::now() >= deadline) {
+            throw CliError(
+                fmt::format("topic '{}': timed out after {} waiting for {} subscriber{} "
+                            "({} attached); nothing was sent",
+                            publisher.topic(), seconds_text(options.timeout_s), wanted,
+                            wanted == 1 ? "" : "s", publisher.subscriber_count()));
+        }
     }
-    return attached;
+    return true;
 }
 
 int run_pub(const PubOptions& options) {
