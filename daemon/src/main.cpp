@@ -11,6 +11,7 @@
 #include "ipcbus/node.hpp"
 #include "ipcbus/version.hpp"
 #include "ipcbusd/daemon.hpp"
+#include "service_notify.hpp"
 
 namespace {
 
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
     ::signal(SIGXFSZ, SIG_IGN);
     std::printf("ready\n");  // for scripts and tests: the socket accepts connections now
     std::fflush(stdout);
+    if (const std::string failed = ipcbusd::notify_ready(); !failed.empty()) {
+        spdlog::warn("{}", failed);  // a unit of Type=notify will time out and say so too
+    }
     const int rc = (*daemon)->run();
     g_daemon = nullptr;
     return rc;

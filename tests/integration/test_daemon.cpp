@@ -7,15 +7,19 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <array>
 
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -520,6 +524,35 @@ TEST_F(DaemonTest, secondDaemonForTheSameDomainIsRefused) {
     EXPECT_EQ(second.read_line(), std::nullopt);  // never says "ready"
     EXPECT_EQ(second.wait(), 3);
     EXPECT_TRUE(ipcbus::RawPublisher::create(node_, "still/served"));
+}
+
+// Under systemd (Type=notify) the daemon says READY=1 once its socket accepts clients, so
+// client units ordered after it never find the domain unserved (they used to be started
+// as soon as the daemon's process was, before it bound its socket).
+TEST(DaemonNotifyTest, tellsTheServiceManagerOnceItAcceptsClients) {
+    const std::string domain = ipcbus::test::unique_domain();
+    const std::string name = "ipcbus-test-notify-" + domain;
+    const int manager = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(manager, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path + 1, name.data(), name.size());  // abstract: leading NUL
+    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    ASSERT_EQ(::bind(manager, reinterpret_cast<const sockaddr*>(&address), length), 0);
+
+    ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+    auto daemon = ipcbus::test::start_daemon(domain);
+    ::unsetenv("NOTIFY_SOCKET");
+    ASSERT_TRUE(daemon);
+    pollfd ready{manager, POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, 30'000), 1) << "no notification within 30 s";
+    char message[64] = {};
+    const ssize_t got = ::recv(manager, message, sizeof message - 1, 0);
+    EXPECT_EQ(std::string(message, got > 0 ? static_cast<std::size_t>(got) : 0), "READY=1");
+    // It was sent after the socket accepted clients: one connects now.
+    EXPECT_TRUE(ipcbus::Node::create({domain}));
+    ::close(manager);
+    daemon->terminate();
 }
 
 // --- configuration: access control and limits ---------------------------------------------
