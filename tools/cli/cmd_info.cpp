@@ -112,9 +112,8 @@ std::string process_words(pid_t pid) {
     return fmt::format("pid {} ({}, {})", pid, process.name, process.state);
 }
 
-std::string uid_text(pid_t pid) {
-    const auto uid = describe_process(pid).uid;
-    return uid ? std::to_string(*uid) : "?";
+std::string uid_text(const ProcessInfo& process) {
+    return process.uid ? std::to_string(*process.uid) : "?";
 }
 
 void print_publishers(const TopicInfo& topic, std::uint64_t now_ns) {
@@ -124,8 +123,9 @@ void print_publishers(const TopicInfo& topic, std::uint64_t now_ns) {
     fmt::print(kRow, "PID", "NAME", "UID", "PUBLISHED", "LOANS", "BLOCKED");
     for (const PublisherInfo& publisher : topic.publisher_details) {
         const std::uint64_t since = publisher.blocked_since_ns;
-        fmt::print(kRow, publisher.pid, describe_process(publisher.pid).name,
-                   uid_text(publisher.pid), publisher.published, publisher.loans,
+        const ProcessInfo process = describe_process(publisher.pid);
+        fmt::print(kRow, publisher.pid, process.name, uid_text(process), publisher.published,
+                   publisher.loans,
                    since == 0 ? "-" : "for " + human_duration(now_ns > since ? now_ns - since : 0));
     }
 }
@@ -147,7 +147,7 @@ void print_readers(const TopicInfo& topic, bool verbose) {
                "GROUP");
     for (const ReaderInfo& reader : topic.readers) {
         const ProcessInfo process = describe_process(reader.pid);
-        fmt::print(kRow, reader.pid, process.name, uid_text(reader.pid), process.state,
+        fmt::print(kRow, reader.pid, process.name, uid_text(process), process.state,
                    reader_lag(topic, reader), reader.lost, reader.skipped, reader.held,
                    reader.asleep ? "asleep" : "busy", reader.group.empty() ? "-" : reader.group);
     }
