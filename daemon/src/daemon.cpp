@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,20 @@ std::string wire(const json& message) {
     return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Handle numbers start somewhere else in each daemon: after a restart, a number a client
+// still holds from the previous daemon names none of this one's handles (an event for a
+// new handle is never taken for one of the old, nor a close of an old one for a new).
+// Below 2^53, so any JSON reader keeps them exact.
+std::uint64_t first_handle_number() {
+    std::uint32_t random = 0;
+    if (::getrandom(&random, sizeof random, 0) != sizeof random) {
+        random =
+            static_cast<std::uint32_t>(::getpid()) ^
+            static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+    return (static_cast<std::uint64_t>(random) << 20) + 1;
+}
+
 // How often the stall scan runs while some topic needs it.
 constexpr int kStallScanMs = 10;
 
@@ -48,6 +63,7 @@ Daemon::~Daemon() = default;
 
 Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
     auto state = std::make_unique<State>();
+    state->next_handle = first_handle_number();
     const std::string name = detail::daemon_socket_name(options.domain);
     auto listener = detail::listen_seqpacket(name);
     if (!listener) {
