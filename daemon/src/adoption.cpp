@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "ring.hpp"
+#include "roster.hpp"
 #include "state.hpp"
 
 namespace ipcbusd {
@@ -137,6 +138,7 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request, F
     const std::uint64_t id = add_handle(client, fd, t, std::move(handle));
     if (!publisher) send_entry_to_publishers(t, static_cast<std::uint32_t>(*index));
     if (!known) clean_up_after_the_dead(t);
+    tell_matched(t);  // the dead cleaned up, or what changed since the tables were counted
     return json{{"ok", true}, {"handle", id}, {"index", *index}, {"created", false}};
 }
 
@@ -180,6 +182,9 @@ Result<Topic*> Daemon::State::adopt_topic(const Client& client, const protocol::
                 .read_only = std::move(read_only).value(),
                 .writable = writable};
     topic.roster_segments.resize(topic.segment.view().max_readers);
+    // What its clients knew before the restart: only changes from here on are news.
+    topic.matched_readers = detail::count_active_readers(topic.segment.view());
+    topic.matched_publishers = detail::count_active_publishers(topic.segment.view());
     total_bytes += topic.segment.size();
     spdlog::info("topic '{}' adopted from pid {} (registry rebuilt after a restart)", topic.name,
                  client.cred.pid);

@@ -85,6 +85,9 @@ struct Topic {
     std::optional<std::chrono::steady_clock::time_point> holes_suspected_since{};
     // Roster entries of readers that left while the topic was read-only to the daemon.
     std::vector<std::uint32_t> frees_when_writable{};
+    // Readers and publishers the tables showed when handles were last told (tell_matched).
+    std::size_t matched_readers = 0;
+    std::size_t matched_publishers = 0;
 };
 
 struct Handle {
@@ -147,6 +150,7 @@ struct Daemon::State {
     void drop_if_unused(Topic& topic);
     Result<json> watch(Client& client, const json& request);
     void announce(const Topic& topic);
+    void tell_matched(Topic& topic);
     Result<json> mark_bridge(Client& client, const json& request);
     [[nodiscard]] json bridges_of(const std::string& topic) const;
     [[nodiscard]] Result<Ok> check_access(const Client& client,

@@ -3,6 +3,7 @@
 // dropping unused topics, watches and bridge marks.
 #include <spdlog/spdlog.h>
 
+#include "roster.hpp"
 #include "state.hpp"
 
 namespace ipcbusd {
@@ -40,8 +41,34 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
     // Before the publisher has its reply, so before its first message: a reliable
     // subscriber that was there first misses nothing.
     if (reply && created) attach_waiting(t);
+    if (reply) tell_matched(t);
     if (!reply) drop_if_unused(t);
     return reply;
+}
+
+// Matched and unmatched events: whenever the readers or publishers a topic's tables show
+// have changed, every handle of the topic is told, so that publishers learn of arriving
+// and departing subscribers and subscribers of publishers (an "open" or "adopt" that adds
+// one, a "close", a client's death). The event carries the counts for anyone reading the
+// protocol; clients count from the tables themselves (matched_tracker.hpp).
+void Daemon::State::tell_matched(Topic& topic) {
+    const detail::SegmentView& view = topic.segment.view();
+    const std::size_t readers = detail::count_active_readers(view);
+    const std::size_t publishers = detail::count_active_publishers(view);
+    if (readers == topic.matched_readers && publishers == topic.matched_publishers) return;
+    topic.matched_readers = readers;
+    topic.matched_publishers = publishers;
+    for (const std::uint64_t id : topic.handles) {
+        const json event{{"ok", true},
+                         {"event", "matched"},
+                         {"handle", id},
+                         {"subscribers", readers},
+                         {"publishers", publishers}};
+        // A client that cannot take it now (stopped, its socket buffer full; or dying,
+        // its other handles being released) is neither warned about nor dropped: the next
+        // event it gets counts again from the tables, so it misses nothing for good.
+        (void)detail::send_message(handles.at(id).client, event.dump(), {});  // numbers only
+    }
 }
 
 // Registers a subscriber for a topic that does not exist yet. It holds a handle (closing
@@ -202,6 +229,7 @@ void Daemon::State::release(std::uint64_t handle, bool owner_died) {
     } else {
         remove_publisher(t->second, gone, owner_died);
     }
+    tell_matched(t->second);
     drop_if_unused(t->second);
 }
 

@@ -357,6 +357,28 @@ Result<Ok> DaemonClient::subscribe_roster(std::uint64_t local_id) {
     return Ok{};
 }
 
+void DaemonClient::post(std::function<void()> work) {
+    if (in_forked_child()) return;  // no watcher thread here to run it
+    {
+        std::lock_guard lock(posted_mutex_);
+        posted_.push_back(std::move(work));
+    }
+    const std::uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+// The watcher thread, woken by post(): resets the eventfd, then runs what was posted.
+void DaemonClient::run_posted() {
+    std::uint64_t count = 0;
+    (void)!::read(wake_.get(), &count, sizeof count);
+    std::vector<std::function<void()>> work;
+    {
+        std::lock_guard lock(posted_mutex_);
+        work.swap(posted_);
+    }
+    for (auto& w : work) w();
+}
+
 void DaemonClient::forget(std::uint64_t local_id) noexcept {
     if (in_forked_child()) return;  // the parent's handle: not ours to close
     try {
@@ -385,6 +407,7 @@ bool DaemonClient::wait_for_hangup() {
         pollfd fds[2] = {{fd, POLLIN | POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) return false;
         if (stopping_.load()) return false;
+        if ((fds[1].revents & POLLIN) != 0) run_posted();
         // Events the daemon sent before it went away first: a reader's segment that a
         // publisher never mapped would hold a reliable topic back until a daemon is back.
         if ((fds[0].revents & POLLIN) != 0) drain_events();
@@ -405,10 +428,12 @@ void DaemonClient::reconnect() {
             socket_ = std::move(fd).value();
             connected_ = true;
             reregister_locked();
+            recount_matched_locked();
             return;
         }
         pollfd wake{wake_.get(), POLLIN, 0};
         ::poll(&wake, 1, static_cast<int>(pause_ms));  // wakes early when we stop
+        if (!stopping_.load() && (wake.revents & POLLIN) != 0) run_posted();
     }
 }
 
@@ -431,6 +456,17 @@ void DaemonClient::reregister_locked() {
             (void)call_locked(nlohmann::json{
                 {"v", protocol::kVersion}, {"op", "roster"}, {"handle", r.daemon_handle}});
         }
+    }
+}
+
+// While the daemon was away (or before this process re-registered with the new one),
+// peers may have come or gone without an event reaching us: every registration counts
+// again. Its handler reads the topic's tables, so nothing changed reports nothing.
+void DaemonClient::recount_matched_locked() {
+    const nlohmann::json recount{{"ok", true}, {"event", "matched"}};
+    for (auto& [id, r] : registered_) {
+        std::vector<UniqueFd> none;
+        if (r.handler && !r.waiting) r.handler(recount, none);
     }
 }
 

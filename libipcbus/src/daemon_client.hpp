@@ -75,6 +75,11 @@ class DaemonClient {
     /// come), also after a daemon restart. Thread-safe.
     Result<Ok> subscribe_roster(std::uint64_t local_id);
 
+    /// Runs `work` soon on the watcher thread, with no lock of the client held: how an event
+    /// handler (which runs under the lock) gets the user's callbacks called. Thread-safe,
+    /// also from a handler or from posted work.
+    void post(std::function<void()> work);
+
     /// Closes a remembered topic with the daemon (errors ignored: the daemon also cleans up
     /// when the connection closes). Thread-safe.
     void forget(std::uint64_t local_id) noexcept;
@@ -106,6 +111,8 @@ class DaemonClient {
     void reconnect();
     void reregister_locked();
     void map_domain_segment(std::vector<UniqueFd>& fds);
+    void run_posted();
+    void recount_matched_locked();
 
     std::mutex mutex_;  // guards everything below but the atomics
     UniqueFd socket_;
@@ -113,7 +120,9 @@ class DaemonClient {
     std::string domain_;
     std::map<std::uint64_t, Registration> registered_;
     std::uint64_t next_local_id_ = 1;
-    UniqueFd wake_;  // eventfd: tells the watcher to stop
+    UniqueFd wake_;            // eventfd: tells the watcher to stop, or that work was posted
+    std::mutex posted_mutex_;  // guards posted_ (never held with mutex_ waited for)
+    std::vector<std::function<void()>> posted_;
     std::atomic<bool> stopping_{false};
     // The domain segment of the first daemon we met. Kept across restarts: timestamps of
     // topics already open must not change their calibration mid-stream.

@@ -32,6 +32,11 @@
 //            read-only)
 //   event    {"event":"revoke", "handle":H}  a second publisher arrived: the lone
 //            publisher must give up its exclusive fast path (publisher.cpp)
+//   event    {"ok":true, "event":"matched", "handle":H, "subscribers":S, "publishers":P}
+//            to every handle of a topic whose tables now show another number of readers
+//            (S, group members each) or publishers (P): an open, adopt, close or death
+//            changed them. Best effort (not sent to a client whose socket is full); the
+//            client counts from the tables itself (matched_tracker.hpp)
 //   request  {"v":2, "op":"adopt", <the open fields>, "index":I, ...}  + the segments
 //            reply {"ok":true, "handle":H, ...}: a client re-registers a topic it held
 //            under a previous daemon (after a restart), handing over the segments themselves

@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <thread>
 
 #include "clock.hpp"
 #include "ipc/futex.hpp"
 #include "ipc/membarrier.hpp"
+#include "matched_tracker.hpp"
 #include "ring.hpp"
 #include "topic_handle.hpp"
 
@@ -51,7 +51,8 @@ struct PublisherImpl {
           name(std::move(topic_name)),
           readers(topic.view()),
           entry(&topic.view().publishers[topic.entry()]),
-          writer(topic.view(), topic.index(), entry, readers, topic.daemon()->clock()) {
+          writer(topic.view(), topic.index(), entry, readers, topic.daemon()->clock()),
+          matched(std::make_shared<MatchedTracker>(name, "subscriber")) {
         const SegmentView& view = topic.view();
         if (view.pooled()) {
             pool.emplace(view, topic.index(), readers);
@@ -70,6 +71,7 @@ struct PublisherImpl {
     ~PublisherImpl() {
         // No event may reach us once we start going away (the handler points at us).
         topic.daemon()->set_event_handler(topic.local_id(), nullptr);
+        matched->stop();
     }
 
     void on_event(const nlohmann::json& event, std::vector<UniqueFd>& fds);
@@ -80,6 +82,7 @@ struct PublisherImpl {
     layout::PublisherEntry* entry;
     RingWriter writer;
     std::optional<PoolWriter> pool;
+    std::shared_ptr<MatchedTracker> matched;  // shared with callbacks posted to the client
     std::uint32_t max_loans = 0;
     std::uint32_t outstanding_loans = 0;
     // Inline topics: the private buffers loans are built in (bit k of free_staging: the
@@ -91,9 +94,14 @@ struct PublisherImpl {
     std::uint64_t block_timeout_ns = UINT64_MAX;
 };
 
-// From the daemon connection's thread: a reader's or group's segment.
+// From the daemon connection's thread: a reader's or group's segment, or a change of the
+// topic's readers.
 void PublisherImpl::on_event(const nlohmann::json& event, std::vector<UniqueFd>& fds) {
     const auto kind = event.find("event");
+    if (kind != event.end() && *kind == "matched") {
+        matched->update(readers.readers(), *topic.daemon());
+        return;
+    }
     if (kind == event.end() || *kind != "reader" || fds.empty()) return;
     auto index = protocol::get_uint(event, "index", topic.view().max_readers - 1);
     auto generation = protocol::get_uint(event, "generation");
@@ -219,6 +227,9 @@ Result<RawPublisher> RawPublisher::create(const Node& node, std::string_view top
         });
     // The readers' segments, now and as they come (events).
     if (auto ok = node.daemon()->subscribe_roster(p->topic.local_id()); !ok) return ok.error();
+    // After the handler is in place: a change from now on reaches it as an event, and
+    // one made before is in the tables counted here.
+    p->matched->update(p->readers.readers(), *p->topic.daemon());
     if (revoking) {
         // The topic had a lone publisher on the exclusive fast path, and it is inside a
         // publish right now (or stopped there): the daemon revokes the path once it is out.
@@ -349,21 +360,15 @@ std::size_t RawPublisher::subscriber_count() const noexcept {
 
 Result<std::size_t> RawPublisher::wait_for_subscribers(std::size_t count,
                                                        std::chrono::milliseconds timeout) const {
-    // The daemon activates readers' roster entries in the segment; there is no event to
-    // sleep on for that yet, and a millisecond is nothing next to a process starting.
-    constexpr auto kLookEvery = std::chrono::milliseconds(1);
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        const std::size_t attached = subscriber_count();
-        if (attached >= count) return attached;
-        if (std::chrono::steady_clock::now() >= give_up) {
-            return Error{ErrorCode::timeout,
-                         "topic '" + impl_->name + "': " + std::to_string(attached) + " of " +
-                             std::to_string(count) + " subscriber(s) attached after " +
-                             std::to_string(timeout.count()) + " ms"};
-        }
-        std::this_thread::sleep_for(kLookEvery);
-    }
+    return impl_->matched->wait_for(count, timeout);
+}
+
+MatchedStatus RawPublisher::matched_status() {
+    return impl_->matched->take_status();
+}
+
+void RawPublisher::set_matched_callback(MatchedCallback callback) {
+    impl_->matched->set_callback(std::move(callback), *impl_->topic.daemon());
 }
 
 }  // namespace ipcbus

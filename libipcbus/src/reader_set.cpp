@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "ring_internal.hpp"
+#include "roster.hpp"
 
 namespace ipcbus::detail {
 
@@ -156,18 +157,7 @@ bool ReaderSet::wake_needed() noexcept {
 }
 
 std::size_t ReaderSet::readers() const noexcept {
-    std::size_t count = 0;
-    for (std::uint32_t i = 0; i < view_.max_readers; ++i) {
-        const layout::RosterEntry& entry = view_.roster[i];
-        // Relaxed: a snapshot for the caller.
-        if (entry.state.load(std::memory_order_relaxed) ==
-                static_cast<std::uint32_t>(RosterState::active) &&
-            entry.kind.load(std::memory_order_relaxed) !=
-                static_cast<std::uint32_t>(RosterKind::group)) {
-            ++count;
-        }
-    }
-    return count;
+    return count_active_readers(view_);
 }
 
 std::uint64_t ReaderSet::oldest_needed(std::uint64_t cursor) noexcept {

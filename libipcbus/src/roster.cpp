@@ -215,4 +215,31 @@ std::optional<std::uint32_t> claim_publisher_entry(const SegmentView& view, std:
     return std::nullopt;
 }
 
+std::size_t count_active_readers(const SegmentView& view) noexcept {
+    std::size_t count = 0;
+    for (std::uint32_t i = 0; i < view.max_readers; ++i) {
+        const layout::RosterEntry& entry = view.roster[i];
+        // Relaxed: a snapshot for the caller.
+        if (entry.state.load(std::memory_order_relaxed) ==
+                static_cast<std::uint32_t>(layout::RosterState::active) &&
+            entry.kind.load(std::memory_order_relaxed) !=
+                static_cast<std::uint32_t>(layout::RosterKind::group)) {
+            ++count;
+        }
+    }
+    return count;
+}
+
+std::size_t count_active_publishers(const SegmentView& view) noexcept {
+    std::size_t count = 0;
+    for (std::uint32_t i = 0; i < view.max_publishers; ++i) {
+        // Relaxed: a snapshot for the caller.
+        if (view.publishers[i].state.load(std::memory_order_relaxed) ==
+            static_cast<std::uint32_t>(layout::PublisherState::active)) {
+            ++count;
+        }
+    }
+    return count;
+}
+
 }  // namespace ipcbus::detail

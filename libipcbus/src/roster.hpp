@@ -5,6 +5,7 @@
 // daemon runs, over heap memory. Only the daemon writes the roster and the tables.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -46,6 +47,13 @@ struct OrphanCount {
 OrphanCount orphan_member_marks(const SegmentView& view, std::uint32_t index,
                                 layout::ReaderRow& row, layout::GroupState& group,
                                 std::span<const layout::ReaderRow* const> others) noexcept;
+
+/// Readers and group members whose roster entries are active (groups themselves are not
+/// counted): the subscribers a publisher is matched with. A snapshot.
+std::size_t count_active_readers(const SegmentView& view) noexcept;
+/// Publishers whose table entries are active: the publishers a subscriber is matched with.
+/// A snapshot.
+std::size_t count_active_publishers(const SegmentView& view) noexcept;
 
 /// Claims a free publisher-table entry for publisher `id`. nullopt if the table is full.
 std::optional<std::uint32_t> claim_publisher_entry(const SegmentView& view, std::int32_t pid,

@@ -14,9 +14,11 @@
 
 #include "ipc/futex.hpp"
 #include "ipc/membarrier.hpp"
+#include "matched_tracker.hpp"
 #include "names.hpp"
 #include "notifier.hpp"
 #include "ring.hpp"
+#include "roster.hpp"
 #include "topic_handle.hpp"
 #include "wait.hpp"
 
@@ -36,6 +38,21 @@ struct SubscriberImpl {
                  topic.reader_row()->position.load(std::memory_order_relaxed)),
           name(std::move(topic_name)),
           type_name(topic.identity().type_name) {}
+    SubscriberImpl(const SubscriberImpl&) = delete;
+    SubscriberImpl& operator=(const SubscriberImpl&) = delete;
+    ~SubscriberImpl() {
+        // No event may reach us once we start going away (the handler points at us). A
+        // reader taken over from a PendingAttach has that one's handler, gone already; one
+        // never taken over has no registration of its own (and may be dropped by the
+        // attach handler itself, under the client's lock, which must not be taken again).
+        if (topic.local_id() != 0) topic.daemon()->set_event_handler(topic.local_id(), nullptr);
+        if (matched) matched->stop();
+    }
+
+    // The publishers the topic's table shows now, for the matched status.
+    void recount_publishers() {
+        matched->update(count_active_publishers(topic.view()), *topic.daemon());
+    }
 
     TopicHandle topic;  // closing it makes the daemon free our roster entry
     RingReader reader;
@@ -46,6 +63,9 @@ struct SubscriberImpl {
     Readiness readiness{};  // what wait() and WaitSets check, from any thread
     WaitStrategy strategy = WaitStrategy::spin_then_block;
     std::uint64_t spin_budget_ns = 20'000;
+    // Publishers matched; shared with the PendingAttach it may come from, and with
+    // callbacks posted to the client.
+    std::shared_ptr<MatchedTracker> matched;
     std::unique_ptr<Notifier> notifier{};  // first to go: its thread reads the rest
 };
 
@@ -66,7 +86,8 @@ struct PendingAttach {
           type_name(requested_type.name),
           type(requested_type),
           options(requested_options),
-          reader(reader_options) {
+          reader(reader_options),
+          matched(std::make_shared<MatchedTracker>(topic, "publisher")) {
         type.name = type_name;
         // The stand-in: one frame, not committed until the subscriber attaches.
         standin_view.header = &standin_header;
@@ -85,6 +106,7 @@ struct PendingAttach {
         } else {
             daemon->forget(local_id);  // ends the wait (or closes the unadopted reader)
         }
+        matched->stop();
     }
 
     [[nodiscard]] TopicRequest request() const {
@@ -119,6 +141,8 @@ struct PendingAttach {
     TypeInfo type;
     const TopicOptions options;
     const ReaderOptions reader;
+    // Publishers matched: 0 while waiting; the attached reader takes it over.
+    std::shared_ptr<MatchedTracker> matched;
     std::shared_ptr<DaemonClient> daemon;
     std::uint64_t local_id = 0;  // the registration, ours until adopted
 
@@ -200,12 +224,14 @@ namespace {
 // The reader for a granted topic: which kind (plain, held, group member) and what waiting
 // watches.
 Result<std::unique_ptr<SubscriberImpl>> make_impl(TopicHandle handle, std::string_view topic,
-                                                  bool grouped) {
+                                                  bool grouped,
+                                                  std::shared_ptr<MatchedTracker> matched) {
     if (grouped && handle.group_state() == nullptr) {
         return Error{ErrorCode::corrupt_segment,
                      "topic '" + std::string(topic) + "': daemon granted no consumer group"};
     }
     std::unique_ptr<SubscriberImpl> impl(new SubscriberImpl(std::move(handle), std::string(topic)));
+    impl->matched = std::move(matched);
     const SegmentView& view = impl->topic.view();
     layout::ReaderRow* row = impl->topic.reader_row();
     if (impl->topic.group_state() != nullptr) {
@@ -241,7 +267,7 @@ void on_attach_event(PendingAttach& p, const nlohmann::json& event, std::vector<
     if (event.value("event", "") != "attached") return fail(error_of_event(event));
     auto handle = TopicHandle::from_grant(p.daemon, p.request(), false, event, fds);
     if (!handle) return fail(std::move(handle).error());
-    auto impl = make_impl(std::move(handle).value(), p.topic, !p.reader.group.empty());
+    auto impl = make_impl(std::move(handle).value(), p.topic, !p.reader.group.empty(), p.matched);
     if (!impl) return fail(std::move(impl).error());
     SubscriberImpl& s = **impl;  // its wait settings come from the subscriber's thread
     if (p.notify_event.valid()) {
@@ -255,6 +281,21 @@ void on_attach_event(PendingAttach& p, const nlohmann::json& event, std::vector<
     p.attached_raw = &s;
     p.attached = std::move(impl).value();
     p.finish(PendingAttach::kAttached);
+    s.recount_publishers();  // the publisher that created the topic, at least
+}
+
+// Events for a subscriber that waited: the attach, then (once attached) matched changes.
+void on_pending_event(PendingAttach& p, const nlohmann::json& event, std::vector<UniqueFd>& fds) {
+    if (event.value("event", "") != "matched") return on_attach_event(p, event, fds);
+    std::lock_guard lock(p.mutex);
+    if (p.state.load(std::memory_order_relaxed) == PendingAttach::kAttached) {
+        p.attached_raw->recount_publishers();
+    }
+}
+
+// Events for a subscriber attached at once: matched changes.
+void on_reader_event(SubscriberImpl& s, const nlohmann::json& event) {
+    if (event.value("event", "") == "matched") s.recount_publishers();
 }
 
 }  // namespace
@@ -278,13 +319,23 @@ Result<RawSubscriber> RawSubscriber::create(const Node& node, std::string_view t
     auto handle = detail::TopicHandle::open_or_wait(
         node, pending->request(),
         [raw](const nlohmann::json& event, std::vector<detail::UniqueFd>& fds) {
-            detail::on_attach_event(*raw, event, fds);
+            detail::on_pending_event(*raw, event, fds);
         },
         pending->local_id);
     if (!handle) return std::move(handle).error();
     if (!handle->has_value()) return RawSubscriber(std::move(pending));  // waits for a publisher
-    auto impl = detail::make_impl(std::move(**handle), topic, !reader.group.empty());
+    auto impl = detail::make_impl(
+        std::move(**handle), topic, !reader.group.empty(),
+        std::make_shared<detail::MatchedTracker>(std::string(topic), "publisher"));
     if (!impl) return std::move(impl).error();
+    detail::SubscriberImpl* s = impl->get();
+    node.daemon()->set_event_handler(
+        s->topic.local_id(), [s](const nlohmann::json& event, std::vector<detail::UniqueFd>&) {
+            detail::on_reader_event(*s, event);
+        });
+    // After the handler is in place: later changes come as events, earlier ones are in
+    // the table counted here.
+    s->recount_publishers();
     return RawSubscriber(std::move(impl).value());
 }
 
@@ -566,6 +617,27 @@ TypeInfo RawSubscriber::type() const noexcept {
     // The validated copy made when the topic was opened (never re-read from the segment).
     const detail::TopicIdentity& id = impl_->topic.identity();
     return TypeInfo{impl_->type_name, id.type_size, id.type_align, id.schema_hash};
+}
+
+detail::MatchedTracker& RawSubscriber::matched() const noexcept {
+    return impl_ ? *impl_->matched : *pending_->matched;
+}
+
+std::size_t RawSubscriber::publisher_count() const {
+    return matched().current();
+}
+
+Result<std::size_t> RawSubscriber::wait_for_publishers(std::size_t count,
+                                                       std::chrono::milliseconds timeout) const {
+    return matched().wait_for(count, timeout);
+}
+
+MatchedStatus RawSubscriber::matched_status() {
+    return matched().take_status();
+}
+
+void RawSubscriber::set_matched_callback(MatchedCallback callback) {
+    matched().set_callback(std::move(callback), impl_ ? *impl_->topic.daemon() : *pending_->daemon);
 }
 
 DeliveryMode RawSubscriber::mode() const noexcept {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ipcbus/loan.hpp"        // IWYU pragma: export
+#include "ipcbus/matched.hpp"     // IWYU pragma: export
 #include "ipcbus/node.hpp"        // IWYU pragma: export
 #include "ipcbus/publisher.hpp"   // IWYU pragma: export
 #include "ipcbus/result.hpp"      // IWYU pragma: export

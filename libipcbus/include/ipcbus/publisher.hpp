@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ipcbus/loan.hpp"
+#include "ipcbus/matched.hpp"
 #include "ipcbus/node.hpp"
 #include "ipcbus/result.hpp"
 #include "ipcbus/topic.hpp"
@@ -74,10 +75,18 @@ class RawPublisher {
     /// Setup (not for the hot path): waits until at least `count` subscribers are attached
     /// and returns how many are; fails with ErrorCode::timeout, saying how many came, once
     /// `timeout` has passed. A subscriber gets only what is published after it attached,
-    /// so a publisher whose readers must see everything calls this first. Looks at the
-    /// reader table every millisecond. Thread-safe.
+    /// so a publisher whose readers must see everything calls this first. Sleeps until
+    /// the daemon says a subscriber came (no polling). Thread-safe.
     Result<std::size_t> wait_for_subscribers(std::size_t count,
                                              std::chrono::milliseconds timeout) const;
+    /// Setup: the subscribers matched now and how that changed since the last read (the
+    /// changes are reset); see matched.hpp. Thread-safe.
+    MatchedStatus matched_status();
+    /// Setup: calls `callback` whenever subscribers arrive or go away (also when their
+    /// process is killed), and once soon if some are there already; null stops it. See
+    /// matched.hpp for the thread it runs on and what it may do. Thread-safe, but not from
+    /// the callback itself.
+    void set_matched_callback(MatchedCallback callback);
 
   private:
     explicit RawPublisher(std::unique_ptr<detail::PublisherImpl> impl) noexcept;
@@ -128,6 +137,12 @@ class Publisher {
     Result<std::size_t> wait_for_subscribers(std::size_t count,
                                              std::chrono::milliseconds timeout) const {
         return raw_.wait_for_subscribers(count, timeout);
+    }
+    /// See RawPublisher::matched_status().
+    MatchedStatus matched_status() { return raw_.matched_status(); }
+    /// See RawPublisher::set_matched_callback().
+    void set_matched_callback(MatchedCallback callback) {
+        raw_.set_matched_callback(std::move(callback));
     }
 
   private:

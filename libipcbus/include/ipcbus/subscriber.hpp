@@ -13,6 +13,7 @@
 #include <span>
 #include <string_view>
 
+#include "ipcbus/matched.hpp"
 #include "ipcbus/node.hpp"
 #include "ipcbus/result.hpp"
 #include "ipcbus/sample.hpp"
@@ -24,6 +25,7 @@ namespace ipcbus {
 namespace detail {
 struct SubscriberImpl;
 struct PendingAttach;
+class MatchedTracker;
 enum class WaitOutcome : std::uint8_t;
 }  // namespace detail
 
@@ -144,6 +146,23 @@ class RawSubscriber {
     /// Same thread.
     [[nodiscard]] std::optional<Error> attach_error() const;
 
+    /// Setup: publishers of the topic now, in any process (0 while waiting for the topic).
+    /// Thread-safe.
+    [[nodiscard]] std::size_t publisher_count() const;
+    /// Setup: waits until at least `count` publishers are there and returns how many are;
+    /// fails with ErrorCode::timeout, saying how many came, once `timeout` has passed.
+    /// Sleeps until the daemon says one came (no polling). Thread-safe.
+    Result<std::size_t> wait_for_publishers(std::size_t count,
+                                            std::chrono::milliseconds timeout) const;
+    /// Setup: the publishers matched now and how that changed since the last read (the
+    /// changes are reset); see matched.hpp. Thread-safe.
+    MatchedStatus matched_status();
+    /// Setup: calls `callback` whenever publishers arrive or go away (also when their
+    /// process is killed), and once soon if some are there already; null stops it. See
+    /// matched.hpp for the thread it runs on and what it may do. Thread-safe, but not from
+    /// the callback itself.
+    void set_matched_callback(MatchedCallback callback);
+
   private:
     friend class WaitSet;
     explicit RawSubscriber(std::unique_ptr<detail::SubscriberImpl> impl) noexcept;
@@ -152,6 +171,7 @@ class RawSubscriber {
     bool adopt_attached() noexcept;
     // wait() to a deadline (CLOCK_MONOTONIC ns), attaching on the way if the topic appears.
     detail::WaitOutcome wait_until(std::uint64_t deadline) noexcept;
+    [[nodiscard]] detail::MatchedTracker& matched() const noexcept;
     // Null while waiting for the topic (then pending_ holds the request).
     std::unique_ptr<detail::SubscriberImpl> impl_;
     // Set if the topic did not exist at create(): kept for the subscriber's life (a
@@ -228,6 +248,18 @@ class Subscriber {
     [[nodiscard]] DeliveryMode mode() const noexcept { return raw_.mode(); }
     [[nodiscard]] bool is_attached() noexcept { return raw_.is_attached(); }
     [[nodiscard]] std::optional<Error> attach_error() const { return raw_.attach_error(); }
+    [[nodiscard]] std::size_t publisher_count() const { return raw_.publisher_count(); }
+    /// See RawSubscriber::wait_for_publishers().
+    Result<std::size_t> wait_for_publishers(std::size_t count,
+                                            std::chrono::milliseconds timeout) const {
+        return raw_.wait_for_publishers(count, timeout);
+    }
+    /// See RawSubscriber::matched_status().
+    MatchedStatus matched_status() { return raw_.matched_status(); }
+    /// See RawSubscriber::set_matched_callback().
+    void set_matched_callback(MatchedCallback callback) {
+        raw_.set_matched_callback(std::move(callback));
+    }
 
   private:
     explicit Subscriber(RawSubscriber raw) noexcept : raw_(std::move(raw)) {}
