@@ -5,7 +5,9 @@
 //
 // Polls (spinning briefly, then yielding the CPU), prints every 1000th tick with its
 // sequence number and one-way latency, and on the publisher's last tick prints a summary:
-// received, lost, and latency percentiles (also when S seconds pass first).
+// received, lost, and latency percentiles (also when S seconds pass first, or when every
+// publisher has gone: killed before its last tick, say). Publishers arriving and leaving
+// are reported as they happen (matched events: no polling).
 #include <sched.h>
 #include <time.h>
 
@@ -13,6 +15,7 @@
 #include <chrono>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -51,22 +54,38 @@ int main(int argc, char** argv) {
     const auto end = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                          std::chrono::duration<double>(seconds));
+    // Set by the matched callback (a library thread), read by the loop below; declared
+    // before the subscriber, so it outlives the callback.
+    std::atomic<bool> publishers_gone{false};
     auto node = ipcbus::Node::create();
     if (!node) return std::fprintf(stderr, "error: %s\n", node.error().message.c_str()), 1;
     auto sub = ipcbus::Subscriber<quickstart::MarketTick>::create(*node, topic, {4096, 0, 0});
     if (!sub) return std::fprintf(stderr, "error: %s\n", sub.error().message.c_str()), 1;
     std::printf("[%s] attached to '%s'\n", name.c_str(), topic.c_str());
     std::fflush(stdout);
+    sub->set_matched_callback([&](const ipcbus::MatchedStatus& status) {
+        std::printf("[%s] %s: %zu publisher(s) now\n", name.c_str(),
+                    status.current_change > 0 ? "publisher arrived" : "publisher left",
+                    status.current);
+        std::fflush(stdout);
+        // Release: pairs with the acquire load in the loop, whose take() comes after.
+        publishers_gone.store(status.current == 0, std::memory_order_release);
+    });
 
     std::vector<std::uint64_t> latencies;
     latencies.reserve(1 << 20);
     for (unsigned idle = 0;;) {
+        // Read before take(): a publisher gone by then had published all it ever will.
+        const bool gone = publishers_gone.load(std::memory_order_acquire);
         auto taken = sub->take();
         if (!taken)
             return std::fprintf(stderr, "error: %s\n", ipcbus::to_string(taken.error()).data()), 1;
         if (!taken->has_value()) {
             if (++idle > 200) sched_yield();  // spin a little, then let others run
             if (idle % 4096 == 0 && std::chrono::steady_clock::now() >= end) break;
+            // Drained, and nobody is left to publish: a publisher that died before its
+            // last tick does not keep us waiting until --seconds.
+            if (gone) break;
             continue;
         }
         idle = 0;

@@ -109,6 +109,25 @@ class ExamplesTest : public ipcbus::test::DomainTest {
     std::set<std::string> shm_before_ = shm_entries();
 };
 
+// --- quickstart -----------------------------------------------------------------------------
+
+// The quickstart subscriber hears of its publisher through matched events: when the
+// publisher is killed before its last tick, the subscriber finishes with its summary at
+// once instead of waiting out its run limit (which would fail the test's own timeout).
+TEST_F(ExamplesTest, quickstartSubscriberFinishesWhenItsPublisherIsKilled) {
+    ChildProcess subscriber = start("quickstart_subscriber", {"--name", "sub"});
+    ASSERT_TRUE(subscriber.wait_for_line("[sub] attached to"));
+    ChildProcess publisher =
+        start("quickstart_publisher", {"--subscribers", "1", "--count", "100000000"});
+    ASSERT_TRUE(subscriber.wait_for_line("[sub] publisher arrived: 1 publisher(s) now"));
+    ASSERT_TRUE(subscriber.wait_for_line("[sub] seq="));  // ticks are flowing
+    publisher.kill_hard();
+    const Finished done = finish(subscriber);
+    EXPECT_EQ(done.exit_code, 0);
+    EXPECT_NE(done.line_with("[sub] publisher left: 0 publisher(s) now"), "");
+    EXPECT_GT(done.count("received"), 0U);
+}
+
 // --- trading --------------------------------------------------------------------------------
 
 TEST_F(ExamplesTest, tradingEveryServiceGetsEverySignalAndTheRiskGroupSharesTheOrders) {
