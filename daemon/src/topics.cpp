@@ -171,9 +171,19 @@ Result<Topic*> Daemon::State::find_or_create(const Client& client, const protoco
     if (!plan) return std::move(plan).error();
     const std::uint64_t bytes = plan->geometry.segment_size;
     if (bytes > limits.max_segment_bytes || total_bytes + bytes > limits.max_total_bytes) {
-        return Error{ErrorCode::resource_exhausted,
-                     "topic '" + req.topic + "': segment of " + std::to_string(bytes) +
-                         " bytes exceeds the daemon's shared-memory limit"};
+        const bool one = bytes > limits.max_segment_bytes;
+        return Error{
+            ErrorCode::resource_exhausted,
+            "topic '" + req.topic + "': its segment would take " + std::to_string(bytes) +
+                " bytes (capacity " + std::to_string(plan->geometry.capacity) + " x slot size " +
+                std::to_string(plan->geometry.slot_size) + "), more than the daemon allows " +
+                (one ? "one topic (max_segment_bytes = " +
+                           std::to_string(limits.max_segment_bytes) + ")"
+                     : "all topics together (max_total_bytes = " +
+                           std::to_string(limits.max_total_bytes) + ", " +
+                           std::to_string(total_bytes) + " in use)") +
+                ": choose a smaller capacity or slot size, or raise the limit in the [limits] "
+                "section of ipcbusd's --config file"};
     }
     auto segment = detail::TopicSegment::create(wanted, *plan);
     if (!segment) return std::move(segment).error();

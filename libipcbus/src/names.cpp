@@ -82,3 +82,11 @@ Result<Ok> validate_group_name(std::string_view group) {
 }
 
 }  // namespace ipcbus::detail
+
+namespace ipcbus {
+
+Result<Ok> check_topic_name(std::string_view name) {
+    return detail::validate_topic_name(name);
+}
+
+}  // namespace ipcbus

@@ -65,6 +65,47 @@ std::uint64_t default_capacity_for(std::uint64_t slot_size, bool pooled) {
 
 }  // namespace
 
+namespace {
+
+// Each parameter against its own limit, naming the limit and the way out (the geometry's
+// catch-all below is then only for combinations, such as a segment over the layout's cap).
+Result<Ok> check_limits(std::string_view topic, std::uint64_t capacity, std::uint64_t slot_size,
+                        std::uint64_t readers, std::uint64_t publishers) {
+    if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
+        return make_error(ErrorCode::invalid_argument, topic,
+                          "capacity " + std::to_string(capacity) +
+                              " is not a power of two of 2 or more (e.g. 1024 slots)");
+    }
+    if (capacity > max_capacity) {
+        return make_error(ErrorCode::invalid_argument, topic,
+                          "capacity " + std::to_string(capacity) + " is more than the limit of " +
+                              std::to_string(max_capacity) +
+                              " slots (ipcbus::max_capacity): choose a smaller ring");
+    }
+    if (slot_size > max_slot_size) {
+        return make_error(ErrorCode::invalid_argument, topic,
+                          "slot size " + std::to_string(slot_size) +
+                              " bytes is more than the limit of " + std::to_string(max_slot_size) +
+                              " bytes, 1 GiB (ipcbus::max_slot_size): split larger data into "
+                              "several messages");
+    }
+    if (readers > max_readers_limit) {
+        return make_error(ErrorCode::invalid_argument, topic,
+                          "max_readers " + std::to_string(readers) + " is more than the limit of " +
+                              std::to_string(max_readers_limit) +
+                              " readers per topic (ipcbus::max_readers_limit)");
+    }
+    if (publishers > max_publishers_limit) {
+        return make_error(ErrorCode::invalid_argument, topic,
+                          "max_publishers " + std::to_string(publishers) +
+                              " is more than the limit of " + std::to_string(max_publishers_limit) +
+                              " publishers per topic (ipcbus::max_publishers_limit)");
+    }
+    return Ok{};
+}
+
+}  // namespace
+
 Result<TopicPlan> plan_segment(const TopicRequest& request) {
     const TopicOptions& o = request.options;
     const std::uint64_t slot_size = o.slot_size != 0 ? o.slot_size : 4096;
@@ -79,15 +120,24 @@ Result<TopicPlan> plan_segment(const TopicRequest& request) {
     if (request.type.name.size() > max_type_name_length) {
         return make_error(ErrorCode::invalid_name, request.topic, "type name longer than 127");
     }
-    if (request.type.align > layout::kCacheLine || request.type.align == 0 ||
-        (request.type.align & (request.type.align - 1)) != 0) {
+    const std::uint64_t align = request.type.align;
+    if (align == 0 || (align & (align - 1)) != 0) {
         return make_error(ErrorCode::invalid_argument, request.topic,
-                          "type alignment " + std::to_string(request.type.align) +
-                              " is not a power of two up to 64");
+                          "type alignment " + std::to_string(align) + " is not a power of two");
+    }
+    if (align > layout::kCacheLine) {
+        return make_error(ErrorCode::invalid_argument, request.topic,
+                          "type alignment " + std::to_string(align) + " is more than " +
+                              std::to_string(layout::kCacheLine) +
+                              ", the alignment of every slot (a cache line): align the type "
+                              "to 64 bytes or less");
     }
     if (request.type.size != 0 && request.type.size != slot_size) {
         return make_error(ErrorCode::invalid_argument, request.topic,
                           "slot size must equal the type size");
+    }
+    if (auto ok = check_limits(request.topic, capacity, slot_size, readers, publishers); !ok) {
+        return std::move(ok).error();
     }
     auto geometry = layout::compute_geometry(
         {capacity, slot_size, readers, publishers, pooled ? pool_buffers_for(capacity) : 0, 0});

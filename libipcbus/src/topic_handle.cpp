@@ -78,6 +78,9 @@ Result<TopicHandle> take_grant(const Node& node, const TopicRequest& request, bo
 Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& request,
                                       protocol::Role role) {
     if (auto ok = validate_topic_name(request.topic); !ok) return std::move(ok).error();
+    // Here rather than at the daemon: its parser can only say that a field is out of the
+    // protocol's range; this says which limit, and what to do.
+    if (auto plan = plan_segment(request); !plan) return std::move(plan).error();
     const nlohmann::json open_request = open_request_for(request, role);
     auto reply = node.daemon()->call(open_request);
     if (!reply) return std::move(reply).error();
@@ -89,6 +92,7 @@ Result<std::optional<TopicHandle>> TopicHandle::open_or_wait(const Node& node,
                                                              DaemonClient::EventHandler handler,
                                                              std::uint64_t& waiting_id) {
     if (auto ok = validate_topic_name(request.topic); !ok) return std::move(ok).error();
+    if (auto plan = plan_segment(request); !plan) return std::move(plan).error();  // see open()
     const nlohmann::json open_request = open_request_for(request, protocol::Role::subscriber);
     auto reply = node.daemon()->open_or_wait(open_request, std::move(handler), waiting_id);
     if (!reply) return std::move(reply).error();

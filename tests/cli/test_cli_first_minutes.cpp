@@ -60,6 +60,13 @@ TEST_F(CliTest, anUnknownCommandSuggestsTheClosestOne) {
         << nonsense.err;
 }
 
+// `info '../x'` once said "no such topic": the name can never be a topic, and it says so.
+TEST_F(CliTest, infoOfAnInvalidNameSaysWhyItIsInvalid) {
+    const CliOutcome info = run({"info", "../x"});
+    expect_one_error_line(info, "topic '../x': invalid name: '.' or '..' level");
+    EXPECT_EQ(info.exit_code, 1);
+}
+
 // `pub --rate -5` once printed a 309-digit range; `echo --count -1` was accepted.
 TEST_F(CliTest, numbersOutOfRangeAreRefusedInWords) {
     const CliOutcome rate = run({"pub", "cli/range", "x", "--rate", "-5"});

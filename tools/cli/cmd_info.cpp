@@ -207,6 +207,7 @@ void print_text(const TopicInfo& topic, bool verbose) {
 }
 
 int run_info(const InfoOptions& options) {
+    (void)unwrap(ipcbus::check_topic_name(options.topic));  // "invalid name", not "no such topic"
     const Node node = connect(options.domain);
     const auto topics = unwrap(node.list_topics());
     const TopicInfo* topic = find_topic(topics, options.topic);

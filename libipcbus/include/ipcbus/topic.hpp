@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "ipcbus/result.hpp"
+
 namespace ipcbus {
 
 /// How a topic treats a reader that falls behind. Chosen at creation.
@@ -24,6 +26,11 @@ enum class DeliveryMode : std::uint8_t {
 };
 
 std::string_view to_string(DeliveryMode mode) noexcept;
+
+/// Whether NAME may name a topic; the error says why not ("topic '../x': invalid name:
+/// '.' or '..' level"). Levels of letters, digits, '_', '-' and '.', separated by '/', at
+/// most max_topic_name_length characters. Thread-safe.
+Result<Ok> check_topic_name(std::string_view name);
 
 /// Limits every topic obeys.
 inline constexpr std::size_t max_topic_name_length = 127;
