@@ -399,6 +399,9 @@ void DaemonClient::watch() {
 
 bool DaemonClient::wait_for_hangup() {
     for (;;) {
+        // Before each poll too: run_posted() may have read the destructor's wake-up (it
+        // sets stopping_ before writing), and poll would then sleep for ever.
+        if (stopping_.load()) return false;
         int fd = -1;
         {
             std::lock_guard lock(mutex_);
