@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "descriptor_limit.hpp"
 #include "ipcbus/node.hpp"
 #include "ipcbus/version.hpp"
 #include "ipcbusd/daemon.hpp"
@@ -70,6 +71,11 @@ int main(int argc, char** argv) {
             return 2;
         }
         options.policy = std::move(policy).value();
+    }
+    if (const std::string failed = ipcbusd::raise_descriptor_limit(options.policy.limits());
+        !failed.empty()) {
+        spdlog::error("{}", failed);
+        return 2;
     }
     if (autostarted && idle_exit_s == 0) idle_exit_s = 10;
     options.idle_exit = std::chrono::milliseconds(static_cast<long long>(idle_exit_s * 1000));

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,20 +40,41 @@ bool is_executable(const fs::path& p) {
     return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
 }
 
+// What the daemon must not inherit from whichever client happens to start it: its
+// descriptors (a listening port would stay bound by ipcbusd after the client exits), its
+// blocked and ignored signals (a client blocking SIGTERM made a daemon deaf to kill), its
+// working directory and its session. Only async-signal-safe calls: the parent may have
+// threads, and this runs between fork and exec.
+void scrub_inherited_state(int null_fd) noexcept {
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        ::sigaction(sig, &default_action, nullptr);  // SIGKILL/SIGSTOP refuse: harmless
+    }
+    if (null_fd >= 0) {
+        ::dup2(null_fd, STDIN_FILENO);
+        ::dup2(null_fd, STDOUT_FILENO);
+        ::dup2(null_fd, STDERR_FILENO);
+    }
+    if (::close_range(3, ~0U, 0) != 0) {
+        for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
+    }
+    [[maybe_unused]] const int rc = ::chdir("/");
+    ::umask(022);
+}
+
 // Starts the daemon detached from us (double fork, new session), so it outlives this
-// process and is never our zombie.
+// process and is never our zombie. Its own limits (RLIMIT_NOFILE) it sets itself.
 bool spawn_daemon(const std::string& path, const std::string& domain) {
     const pid_t child = ::fork();
     if (child < 0) return false;
     if (child == 0) {
         if (::fork() != 0) ::_exit(0);
         ::setsid();
-        const int null = ::open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            ::dup2(null, STDIN_FILENO);
-            ::dup2(null, STDOUT_FILENO);
-            ::dup2(null, STDERR_FILENO);
-        }
+        scrub_inherited_state(::open("/dev/null", O_RDWR));
         const char* argv[] = {path.c_str(), "--domain", domain.c_str(), "--autostarted", nullptr};
         ::execv(path.c_str(), const_cast<char* const*>(argv));
         ::_exit(127);

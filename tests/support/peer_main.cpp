@@ -21,7 +21,14 @@
 //   ipcbus_test_peer open-many DOMAIN PREFIX COUNT SIZE CAPACITY
 //       opens COUNT publishers on PREFIX/0 .. PREFIX/<COUNT-1>, prints "ready", and
 //       holds them until end of input
+//   ipcbus_test_peer dirty-start DOMAIN - 0 0 0
+//       first makes itself a bad parent: a listening TCP port without FD_CLOEXEC, SIGTERM
+//       blocked, SIGHUP ignored, RLIMIT_NOFILE at 64; then connects (starting the daemon
+//       if none runs), prints "port <N>" and waits for end of input
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -192,11 +199,46 @@ int scribble(const ipcbus::Node& node, const std::string& topic) {
     }
 }
 
+// Everything a careless parent can pass to a daemon it starts; returns the bound port.
+int make_bad_parent() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);  // no SOCK_CLOEXEC, on purpose
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener, 1) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        return -1;
+    }
+    sigset_t blocked;
+    ::sigemptyset(&blocked);
+    ::sigaddset(&blocked, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &blocked, nullptr);
+    ::signal(SIGHUP, SIG_IGN);
+    const rlimit few{64, 64 * 1024};
+    ::setrlimit(RLIMIT_NOFILE, &few);
+    return ntohs(address.sin_port);
+}
+
+int dirty_start(const std::string& domain) {
+    const int port = make_bad_parent();
+    if (port < 0) return fail(std::string("listening socket: ") + std::strerror(errno));
+    auto node = ipcbus::Node::create({domain});
+    if (!node) return fail(node.error().message);
+    std::cout << "port " << port << std::endl;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.size() < 6) return fail("usage: see peer_main.cpp");
+    if (args[0] == "dirty-start") return dirty_start(args[1]);
     auto node = ipcbus::Node::create({args[1]});
     if (!node) return fail(node.error().message);
     const std::uint64_t count = std::stoull(args[3]);
