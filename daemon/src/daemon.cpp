@@ -64,23 +64,20 @@ Daemon::~Daemon() = default;
 Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
     auto state = std::make_unique<State>();
     state->next_handle = first_handle_number();
-    const std::string name = detail::daemon_socket_name(options.domain);
-    auto listener = detail::listen_seqpacket(name);
-    if (!listener) {
-        if (listener.error().message.find(std::strerror(EADDRINUSE)) != std::string::npos) {
-            return Error{ErrorCode::resource_exhausted,
-                         "another ipcbusd already serves domain '" + options.domain + "'"};
-        }
-        return std::move(listener).error();
-    }
-    state->listener = std::move(listener).value();
+    auto endpoints = Endpoints::open({.domain = options.domain,
+                                      .socket_dir = options.socket_dir,
+                                      .abstract_name = options.abstract_name});
+    if (!endpoints) return std::move(endpoints).error();
+    state->endpoints = std::move(endpoints).value();
     state->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     state->stop_event.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!state->epoll.valid() || !state->stop_event.valid()) {
         return Error{ErrorCode::system_error,
                      std::string("epoll/eventfd: ") + std::strerror(errno)};
     }
-    for (int fd : {state->listener.get(), state->stop_event.get()}) {
+    std::vector<int> watched{state->stop_event.get()};
+    for (const auto& listener : state->endpoints.listeners()) watched.push_back(listener.get());
+    for (int fd : watched) {
         epoll_event ev{EPOLLIN, {.fd = fd}};
         ::epoll_ctl(state->epoll.get(), EPOLL_CTL_ADD, fd, &ev);
     }
@@ -124,7 +121,8 @@ void Daemon::State::on_timer() {
 
 int Daemon::run() {
     State& s = *state_;
-    spdlog::info("serving domain '{}' (pid {}, clock: {})", s.options.domain, ::getpid(),
+    spdlog::info("serving domain '{}' on {} (pid {}, clock: {})", s.options.domain,
+                 s.endpoints.describe(), ::getpid(),
                  detail::tsc_is_trustworthy() ? "TSC" : "CLOCK_MONOTONIC");
     auto idle_since = std::chrono::steady_clock::now();
     for (;;) {
@@ -151,8 +149,8 @@ int Daemon::run() {
                 spdlog::info("stopping");
                 return 0;
             }
-            if (fd == s.listener.get()) {
-                s.accept_clients();
+            if (s.endpoints.is_listener(fd)) {
+                s.accept_clients(fd);
             } else {
                 s.serve(fd);
             }
@@ -165,10 +163,9 @@ int Daemon::run() {
     }
 }
 
-void Daemon::State::accept_clients() {
+void Daemon::State::accept_clients(int listener) {
     for (;;) {
-        detail::UniqueFd fd(
-            ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        detail::UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!fd.valid()) {
             if (errno == EMFILE || errno == ENFILE)
                 spdlog::warn("accept: {}", std::strerror(errno));
@@ -207,8 +204,8 @@ void Daemon::State::drain_pending(int requester) {
         const int fd = events[i].data.fd;
         // Level-triggered: skipped events (the requester, a stop request) stay pending.
         if (fd == requester || fd == stop_event.get()) continue;
-        if (fd == listener.get()) {
-            accept_clients();
+        if (endpoints.is_listener(fd)) {
+            accept_clients(fd);
         } else {
             serve(fd);
         }
@@ -274,7 +271,8 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, Fds re
                      {"domain", options.domain},
                      {"protocol", protocol::kVersion},
                      {"version", std::string(ipcbus::version())},
-                     {"uid", ::geteuid()}};
+                     {"uid", ::geteuid()},
+                     {"autostarted", options.autostarted}};
         pass_fds = {domain_read_only.get()};
     } else if (op == "open") {
         reply = open(client, fd, request, pass_fds);

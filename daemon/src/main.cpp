@@ -34,13 +34,17 @@ int main(int argc, char** argv) {
     std::string config;
     double idle_exit_s = 0;
     bool autostarted = false;
+    std::string socket_dir;
+    bool no_abstract = false;
     std::string log_level = "info";
     app.footer(
         "Exit status: 0 stopped by SIGTERM/SIGINT or idle, 1 failed, 2 invalid configuration,\n"
         "3 another ipcbusd already serves the domain.\n"
-        "Environment: IPCBUS_DOMAIN (default domain); for clients, IPCBUS_NO_AUTOSTART=1 (never\n"
-        "start a daemon: use the one a service manager runs) and IPCBUS_DAEMON (the ipcbusd to\n"
-        "start).");
+        "Environment: IPCBUS_DOMAIN (default domain); LISTEN_PID/LISTEN_FDS (socket activation:\n"
+        "serve the passed sockets instead). For clients: IPCBUS_NO_AUTOSTART=1 (never start a\n"
+        "daemon: use the one a service manager runs), IPCBUS_DAEMON (the ipcbusd to start),\n"
+        "IPCBUS_SOCKET_DIR (find DIR/<domain>.sock), IPCBUS_DAEMON_USER (users, besides root,\n"
+        "themselves and 'ipcbus', whose daemon they trust).");
     app.add_option("--domain", domain,
                    "Bus domain to serve (default: $IPCBUS_DOMAIN, else 'default'); it names the "
                    "daemon's socket, so one daemon serves each domain");
@@ -52,6 +56,14 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--autostarted", autostarted,
                  "Started by a client library: same as --idle-exit 10 unless that is given");
+    app.add_option("--socket-dir", socket_dir,
+                   "Also serve the socket file DIR/<domain>.sock (e.g. /run/ipcbus): in a "
+                   "directory only the daemon's user may write, it cannot be impersonated, and "
+                   "mounting DIR shares the domain with containers. Clients look in "
+                   "/run/ipcbus, or in $IPCBUS_SOCKET_DIR");
+    app.add_flag("--no-abstract", no_abstract,
+                 "Serve the socket file only, not the abstract name @ipcbus/<domain>")
+        ->needs("--socket-dir");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.set_version_flag("--version", "ipcbusd " + std::string(ipcbus::version()));
@@ -64,6 +76,9 @@ int main(int argc, char** argv) {
 
     ipcbusd::DaemonOptions options;
     options.domain = domain;
+    options.socket_dir = socket_dir;
+    options.abstract_name = !no_abstract;
+    options.autostarted = autostarted;
     if (!config.empty()) {
         auto policy = ipcbusd::AccessPolicy::load(config);
         if (!policy) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "endpoints.hpp"
 #include "ipc/memfd_segment.hpp"
 #include "ipc/unix_socket.hpp"
 #include "ipcbusd/daemon.hpp"
@@ -107,7 +108,7 @@ struct Handle {
 
 struct Daemon::State {
     DaemonOptions options;
-    detail::UniqueFd listener;
+    Endpoints endpoints;
     detail::UniqueFd epoll;
     detail::UniqueFd stop_event;
     std::map<int, Client> clients;
@@ -127,7 +128,7 @@ struct Daemon::State {
     std::optional<detail::TscCalibrator> calibrator;
 
     // daemon.cpp: the event loop
-    void accept_clients();
+    void accept_clients(int listener);
     void drain_pending(int requester);
     void serve(int fd);
     void disconnect(int fd, const char* why);

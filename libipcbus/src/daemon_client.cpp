@@ -19,6 +19,7 @@
 #include <new>
 
 #include "clock.hpp"
+#include "daemon_endpoint.hpp"
 #include "ipc/unix_socket.hpp"
 #include "protocol.hpp"
 
@@ -69,13 +70,17 @@ void scrub_inherited_state(int null_fd) noexcept {
 // Starts the daemon detached from us (double fork, new session), so it outlives this
 // process and is never our zombie. Its own limits (RLIMIT_NOFILE) it sets itself.
 bool spawn_daemon(const std::string& path, const std::string& domain) {
+    // Where this process will look for it (IPCBUS_SOCKET_DIR) is where it must listen.
+    const std::string socket_dir = socket_dir_from_environment();
     const pid_t child = ::fork();
     if (child < 0) return false;
     if (child == 0) {
         if (::fork() != 0) ::_exit(0);
         ::setsid();
         scrub_inherited_state(::open("/dev/null", O_RDWR));
-        const char* argv[] = {path.c_str(), "--domain", domain.c_str(), "--autostarted", nullptr};
+        const char* argv[] = {path.c_str(),   "--domain",         domain.c_str(), "--autostarted",
+                              "--socket-dir", socket_dir.c_str(), nullptr};
+        if (socket_dir.empty()) argv[4] = nullptr;
         ::execv(path.c_str(), const_cast<char* const*>(argv));
         ::_exit(127);
     }
@@ -85,11 +90,16 @@ bool spawn_daemon(const std::string& path, const std::string& domain) {
     return true;
 }
 
-Result<UniqueFd> connect_with_retry(const std::string& name) {
+// An impostor, or a socket we may not use: starting a daemon of our own would not help.
+bool refused(const Result<UniqueFd>& fd) {
+    return !fd && fd.error().code == ErrorCode::permission_denied;
+}
+
+Result<UniqueFd> connect_with_retry(const std::string& domain) {
     const std::uint64_t deadline = monotonic_ns() + kStartWaitNs;
     for (;;) {
-        auto fd = connect_seqpacket(name);
-        if (fd || monotonic_ns() > deadline) return fd;
+        auto fd = connect_to_daemon(domain);
+        if (fd || refused(fd) || monotonic_ns() > deadline) return fd;
         timespec pause{0, 2'000'000};  // the daemon is starting: check every 2 ms
         ::nanosleep(&pause, nullptr);
     }
@@ -156,9 +166,8 @@ namespace {
 
 // Connects to the domain's daemon, starting one if none answers and that is allowed.
 Result<UniqueFd> connect_or_start(const std::string& domain) {
-    const std::string name = daemon_socket_name(domain);
-    auto fd = connect_seqpacket(name);
-    if (fd) return fd;
+    auto fd = connect_to_daemon(domain);
+    if (fd || refused(fd)) return fd;
     if (autostart_disabled()) {
         return unreachable(domain,
                            "none is running and IPCBUS_NO_AUTOSTART=1 (start one: "
@@ -172,7 +181,8 @@ Result<UniqueFd> connect_or_start(const std::string& domain) {
                            "(install it, or set IPCBUS_DAEMON to its path)");
     }
     if (!spawn_daemon(path, domain)) return unreachable(domain, "could not start " + path);
-    fd = connect_with_retry(name);
+    fd = connect_with_retry(domain);
+    if (refused(fd)) return fd;
     if (!fd) return unreachable(domain, "started " + path + " but " + fd.error().message);
     return fd;
 }
@@ -373,7 +383,8 @@ Result<Ok> DaemonClient::subscribe_roster(std::uint64_t local_id) {
     const auto it = registered_.find(local_id);
     if (it == registered_.end()) return Error{ErrorCode::not_found, "no such registration"};
     it->second.roster = true;
-    if (!connected_) return Ok{};  // asked again after the reconnect
+    if (!connected_) return Ok{};                    // asked again after the reconnect
+    if (it->second.daemon_handle == 0) return Ok{};  // the daemon refused it back
     auto reply = call_locked(nlohmann::json{
         {"v", protocol::kVersion}, {"op", "roster"}, {"handle", it->second.daemon_handle}});
     if (!reply) return std::move(reply).error();
@@ -410,7 +421,7 @@ void DaemonClient::forget(std::uint64_t local_id) noexcept {
         if (it == registered_.end()) return;
         const std::uint64_t handle = it->second.daemon_handle;
         registered_.erase(it);
-        if (connected_) (void)call_locked(protocol::make_close(handle));
+        if (connected_ && handle != 0) (void)call_locked(protocol::make_close(handle));
     } catch (...) {  // out of memory while closing: the daemon cleans up at disconnect
     }
 }
@@ -447,8 +458,14 @@ void DaemonClient::reconnect() {
         connected_ = false;
     }
     // Retry with a growing pause: the daemon may be restarted by hand or by systemd.
+    std::string refusal;  // reported once, not at every retry
     for (long pause_ms = 1; !stopping_.load(); pause_ms = std::min(pause_ms * 2, 500L)) {
         auto fd = connect_or_start(domain_);
+        if (refused(fd) && fd.error().message != refusal) {
+            refusal = fd.error().message;
+            std::lock_guard lock(mutex_);
+            report_locked(fd.error());
+        }
         if (fd) {
             std::lock_guard lock(mutex_);
             socket_ = std::move(fd).value();
@@ -476,13 +493,41 @@ void DaemonClient::reregister_locked() {
         std::vector<int> fds;
         for (const auto& fd : r.fds) fds.push_back(fd.get());
         auto reply = call_locked(adopt, fds);
-        if (!reply) continue;  // refused (e.g. the topic was re-created): keep our mapping
+        if (!reply && reply.error().code == ErrorCode::daemon_unreachable) {
+            // That daemon went away too (we may have reached its socket as it died): the
+            // watcher sees the hang-up and re-registers everything with the next one.
+            r.daemon_handle = 0;
+            continue;
+        }
+        if (!reply) {
+            // Refused (the topic was re-created meanwhile, or our access was revoked): our
+            // mapping stays usable, but the old handle number is now the new daemon's to
+            // give to someone else's topic, and closing with it would close theirs.
+            r.daemon_handle = 0;
+            report_locked(Error{reply.error().code,
+                                "topic '" + adopt.value("topic", std::string("?")) +
+                                    "' was not taken back by the restarted daemon, so peers "
+                                    "opening it now do not meet this process: " +
+                                    reply.error().message});
+            continue;
+        }
         if (auto handle = protocol::get_uint(reply->body, "handle")) r.daemon_handle = *handle;
         if (r.publisher && r.roster) {
             (void)call_locked(nlohmann::json{
                 {"v", protocol::kVersion}, {"op", "roster"}, {"handle", r.daemon_handle}});
         }
     }
+}
+
+void DaemonClient::report_locked(Error problem) {
+    constexpr std::size_t kMaxKept = 64;  // an application that never looks loses the oldest
+    if (problems_.size() == kMaxKept) problems_.erase(problems_.begin());
+    problems_.push_back(std::move(problem));
+}
+
+std::vector<Error> DaemonClient::take_problems() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(problems_, {});
 }
 
 // While the daemon was away (or before this process re-registered with the new one),

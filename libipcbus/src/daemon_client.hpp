@@ -84,6 +84,11 @@ class DaemonClient {
     /// when the connection closes). Thread-safe.
     void forget(std::uint64_t local_id) noexcept;
 
+    /// What went wrong on the watcher thread, unasked (a daemon refused as untrusted, a
+    /// topic the restarted daemon would not take back), oldest first; clears them.
+    /// Thread-safe.
+    std::vector<Error> take_problems();
+
     [[nodiscard]] const std::string& domain() const noexcept { return domain_; }
     /// The domain's clock (the daemon's TSC calibration); null if the daemon sent none.
     [[nodiscard]] const layout::DomainClock* clock() const noexcept { return clock_; }
@@ -92,7 +97,7 @@ class DaemonClient {
     struct Registration {
         nlohmann::json adopt_request;
         std::vector<UniqueFd> fds;
-        std::uint64_t daemon_handle;
+        std::uint64_t daemon_handle;  // 0: the daemon holds none for it (adoption refused)
         bool publisher;
         bool roster = false;  // the publisher asked for its readers' segments
         EventHandler handler;
@@ -113,12 +118,14 @@ class DaemonClient {
     void map_domain_segment(std::vector<UniqueFd>& fds);
     void run_posted();
     void recount_matched_locked();
+    void report_locked(Error problem);
 
     std::mutex mutex_;  // guards everything below but the atomics
     UniqueFd socket_;
     bool connected_ = true;
     std::string domain_;
     std::map<std::uint64_t, Registration> registered_;
+    std::vector<Error> problems_;  // not yet taken by the application
     std::uint64_t next_local_id_ = 1;
     UniqueFd wake_;            // eventfd: tells the watcher to stop, or that work was posted
     std::mutex posted_mutex_;  // guards posted_ (never held with mutex_ waited for)

@@ -102,6 +102,10 @@ Result<Ok> Node::announce_bridge(std::string_view topic, std::string_view direct
     return Ok{};
 }
 
+std::vector<Error> Node::take_problems() const {
+    return daemon_->take_problems();
+}
+
 Result<DaemonInfo> Node::daemon_info() const {
     auto reply = daemon_->call(detail::protocol::make_simple("hello"));
     if (!reply) return std::move(reply).error();

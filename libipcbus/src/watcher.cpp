@@ -6,6 +6,7 @@
 #include <set>
 
 #include "clock.hpp"
+#include "daemon_endpoint.hpp"
 #include "ipc/unix_socket.hpp"
 #include "protocol.hpp"
 
@@ -21,7 +22,8 @@ struct WatcherImpl {
 
     // (Re)connects and asks the daemon to watch; the reply lists the current matches.
     Result<Ok> start() {
-        auto fd = connect_seqpacket(daemon_socket_name(domain));
+        auto fd = connect_to_daemon(domain);
+        if (!fd && fd.error().code == ErrorCode::permission_denied) return std::move(fd).error();
         if (!fd) {
             return Error{ErrorCode::daemon_unreachable,
                          "daemon not reachable for domain '" + domain + "': " + fd.error().message};

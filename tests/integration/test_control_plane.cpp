@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -19,6 +20,7 @@
 
 #include "child_process.hpp"
 #include "ipc/unix_socket.hpp"
+#include "ipcbus/ipcbus.hpp"
 #include "test_domain.hpp"
 
 namespace {
@@ -132,6 +134,241 @@ TEST(DaemonLimits, descriptorLimitBelowWhatTheTopicLimitNeedsIsRefusedWithTheFix
     EXPECT_NE(line->find("RLIMIT_NOFILE"), std::string::npos) << *line;
     EXPECT_NE(line->find("max_topics"), std::string::npos) << *line;
     EXPECT_EQ(daemon.wait(), 2);
+}
+
+// --- Who a client accepts as its daemon -------------------------------------------------
+
+constexpr const char* kNobody = "65534";
+
+#define REQUIRE_ROOT() \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run a daemon as another user"
+
+std::vector<std::string> as_nobody(std::vector<std::string> argv) {
+    argv.insert(argv.begin(),
+                {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    return argv;
+}
+
+// The test peer with `role` and its arguments, its environment extended by `env`. It
+// starts no daemon unless `env` says IPCBUS_NO_AUTOSTART=0.
+std::vector<std::string> peer(const std::vector<std::string>& env,
+                              const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"/usr/bin/env", "IPCBUS_NO_AUTOSTART=1"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.push_back(peer_path());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+// Lines of `peer list` (or its error), up to and including "end".
+std::vector<std::string> listing(const std::vector<std::string>& env, const std::string& domain,
+                                 bool as_other_user = false) {
+    auto argv = peer(env, {"list", domain, "-", "0", "0", "0"});
+    ChildProcess lister(as_other_user ? as_nobody(argv) : argv);
+    std::vector<std::string> lines;
+    while (auto line = lister.read_line()) {
+        lines.push_back(*line);
+        if (*line == "end" || line->starts_with("error ")) break;
+    }
+    lister.wait();
+    return lines;
+}
+
+// A daemon for `domain` that another user started: the impostor of issue 16.
+std::unique_ptr<ChildProcess> start_impostor(const std::string& domain,
+                                             const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv{ipcbus::test::daemon_path(), "--domain", domain, "--log-level",
+                                  "error"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto daemon = std::make_unique<ChildProcess>(as_nobody(argv));
+    if (daemon->read_line() != "ready") return nullptr;
+    return daemon;
+}
+
+// A private directory for socket files, removed at the end.
+struct SocketDir {
+    std::string path;
+    SocketDir() {
+        char name[] = "/tmp/ipcbus-sockets-XXXXXX";
+        if (::mkdtemp(name) != nullptr) path = name;
+    }
+    ~SocketDir() { std::filesystem::remove_all(path); }
+};
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string all;
+    for (const auto& l : lines) all += l + "\n";
+    return all;
+}
+
+TEST(DaemonAuthenticity, clientRefusesADaemonOfAnUntrustedUserAndStartsNoneInItsPlace) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    auto impostor = start_impostor(domain);
+    ASSERT_TRUE(impostor);
+    const auto lines = listing({}, domain);
+    ASSERT_EQ(lines.size(), 1u) << joined(lines);
+    EXPECT_TRUE(lines[0].starts_with("error ")) << lines[0];
+    for (const char* words : {"uid 65534", "impersonating", "IPCBUS_DAEMON_USER", "refusing"}) {
+        EXPECT_NE(lines[0].find(words), std::string::npos) << words << " in: " << lines[0];
+    }
+    EXPECT_EQ(daemon_pid(domain), impostor->pid()) << "the impostor serves on, alone";
+}
+
+TEST(DaemonAuthenticity, clientTrustsADaemonUserNamedInIpcbusDaemonUser) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    auto daemon = start_impostor(domain);
+    ASSERT_TRUE(daemon);
+    const std::vector<std::string> trust{"IPCBUS_DAEMON_USER=daemon," + std::string(kNobody)};
+    ChildProcess publisher(peer(trust, {"open-many", domain, "t", "1", "64", "16"}));
+    ASSERT_EQ(publisher.read_line(), "ready");
+    EXPECT_EQ(joined(listing(trust, domain)), "topic t/0 pubs 1\nend\n");
+    publisher.close_stdin();
+    EXPECT_EQ(publisher.wait(), 0);
+}
+
+TEST(DaemonAuthenticity, publisherGivesNothingToAnImpostorAfterItsDaemonCrashedAndSaysWhy) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    auto real = ipcbus::test::start_daemon(domain);
+    ASSERT_TRUE(real);
+    ChildProcess publisher(peer({}, {"report-problems", domain, "secure/x", "0", "64", "16"}));
+    ASSERT_EQ(publisher.read_line(), "ready");
+    real->kill_hard();
+    auto impostor = start_impostor(domain);
+    ASSERT_TRUE(impostor);
+
+    publisher.write_line("problem");
+    const auto problem = publisher.read_line();
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_TRUE(problem->starts_with("problem permission_denied: ")) << *problem;
+    EXPECT_NE(problem->find("uid 65534"), std::string::npos) << *problem;
+    // Refused before re-registering: the impostor never saw the topic or its segment.
+    EXPECT_EQ(joined(listing({"IPCBUS_DAEMON_USER=" + std::string(kNobody)}, domain)), "end\n");
+
+    impostor->terminate();
+    real = ipcbus::test::start_daemon(domain);
+    ASSERT_TRUE(real);
+    EXPECT_TRUE(ipcbus::test::eventually([&] {
+        return joined(listing({}, domain)) == "topic secure/x pubs 1\nend\n";
+    })) << "the publisher came back to the real daemon";
+    publisher.close_stdin();
+    EXPECT_EQ(publisher.wait(), 0);
+}
+
+TEST(DaemonAuthenticity, daemonServesItsSocketFileBesideAnImpostorHoldingTheAbstractName) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    ASSERT_FALSE(dir.path.empty());
+    auto impostor = start_impostor(domain);
+    ASSERT_TRUE(impostor);
+    auto real = ipcbus::test::start_daemon(domain, {"--socket-dir", dir.path});
+    ASSERT_TRUE(real) << "the impostor's abstract name must not keep the real daemon out";
+    const std::vector<std::string> here{"IPCBUS_SOCKET_DIR=" + dir.path};
+    ChildProcess publisher(peer(here, {"open-many", domain, "t", "1", "64", "16"}));
+    ASSERT_EQ(publisher.read_line(), "ready");
+    EXPECT_EQ(joined(listing(here, domain)), "topic t/0 pubs 1\nend\n");
+
+    // The directory's lock, not the socket file, says who serves the domain.
+    ChildProcess second({ipcbus::test::daemon_path(), "--domain", domain, "--socket-dir", dir.path,
+                         "--no-abstract"});
+    EXPECT_EQ(second.wait(), 3) << "a second daemon on the same socket file";
+    publisher.close_stdin();
+    EXPECT_EQ(publisher.wait(), 0);
+    real->kill_hard();  // leaves its socket file behind
+    real = ipcbus::test::start_daemon(domain, {"--socket-dir", dir.path, "--no-abstract"});
+    ASSERT_TRUE(real) << "a crashed daemon's socket file must not keep its successor out";
+    EXPECT_EQ(joined(listing(here, domain)), "end\n");
+    real->terminate();
+    EXPECT_FALSE(std::filesystem::exists(dir.path + "/" + domain + ".sock"));
+}
+
+TEST(DaemonAuthenticity, socketActivatedDaemonIsTrustedThoughItRunsAsAnotherUser) {
+    REQUIRE_ROOT();
+    const char* activate = "/usr/bin/systemd-socket-activate";
+    ASSERT_EQ(::access(activate, X_OK), 0) << "install Debian's systemd package";
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    const std::string socket = dir.path + "/" + domain + ".sock";
+    // As a .socket unit does: root creates the socket, the daemon runs as its own user,
+    // and SO_PEERCRED shows clients the socket's creator.
+    std::vector<std::string> argv{activate, "--seqpacket", "-l", socket};
+    for (auto& a :
+         as_nobody({ipcbus::test::daemon_path(), "--domain", domain, "--log-level", "warn"})) {
+        argv.push_back(a);
+    }
+    ChildProcess daemon(argv);
+    // The first connection starts the daemon; until the socket listens, there is nothing
+    // else to wait on.
+    ASSERT_TRUE(ipcbus::test::eventually(
+        [&] { return static_cast<bool>(ipcbus::detail::connect_seqpacket(socket)); }));
+    ASSERT_EQ(daemon.read_line(), "ready");
+    EXPECT_EQ(status_field(daemon.pid(), "Uid").substr(0, 5), kNobody);
+    EXPECT_FALSE(daemon_pid(domain).has_value()) << "an activated daemon binds nothing itself";
+
+    const std::vector<std::string> here{"IPCBUS_SOCKET_DIR=" + dir.path};
+    ChildProcess publisher(peer(here, {"open-many", domain, "t", "1", "64", "16"}));
+    ASSERT_EQ(publisher.read_line(), "ready");
+    EXPECT_EQ(joined(listing(here, domain)), "topic t/0 pubs 1\nend\n");
+    publisher.close_stdin();
+    EXPECT_EQ(publisher.wait(), 0);
+    EXPECT_EQ(daemon.terminate(), 0);
+}
+
+TEST(DaemonAuthenticity, daemonAutostartedByOneUserIsRefusedByAnother) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    ChildProcess publisher(
+        peer({"IPCBUS_NO_AUTOSTART=0", "IPCBUS_DAEMON=" + ipcbus::test::daemon_path()},
+             {"open-many", domain, "t", "1", "64", "16"}));
+    ASSERT_EQ(publisher.read_line(), "ready");  // root's client started a daemon as root
+    const auto pid = daemon_pid(domain);
+    ASSERT_TRUE(pid.has_value());
+    const auto lines = listing({}, domain, /*as_other_user=*/true);
+    ASSERT_EQ(lines.size(), 1u) << joined(lines);
+    EXPECT_NE(lines[0].find("autostarted"), std::string::npos) << lines[0];
+    publisher.close_stdin();
+    EXPECT_EQ(publisher.wait(), 0);
+    ASSERT_EQ(::kill(*pid, SIGTERM), 0);
+    EXPECT_TRUE(exits_within(*pid, 10'000));
+}
+
+// --- Re-registration after a restart ----------------------------------------------------
+
+TEST(Reregistration, topicRecreatedWhileTheDaemonWasAwayIsReportedAndItsOldHandleDropped) {
+    const std::string domain = ipcbus::test::unique_domain();
+    auto daemon = ipcbus::test::start_daemon(domain);
+    ASSERT_TRUE(daemon);
+    ChildProcess holder(peer({}, {"report-problems", domain, "t/a", "0", "64", "16"}));
+    ASSERT_EQ(holder.read_line(), "ready");
+    ASSERT_EQ(::kill(holder.pid(), SIGSTOP), 0);  // it cannot re-register before t/a is new
+    ASSERT_TRUE(holder.wait_stopped());
+    daemon->kill_hard();
+    daemon = ipcbus::test::start_daemon(domain);
+    ASSERT_TRUE(daemon);
+    auto node = ipcbus::Node::create({domain});
+    ASSERT_TRUE(node) << node.error().message;
+    ipcbus::TopicOptions options;
+    options.slot_size = 64;
+    options.capacity = 32;
+    auto fresh = ipcbus::RawPublisher::create(*node, "t/a", options);
+    ASSERT_TRUE(fresh) << fresh.error().message;
+
+    holder.resume();
+    holder.write_line("problem");
+    const auto problem = holder.read_line();
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_NE(problem->find("topic 't/a' was not taken back by the restarted daemon"),
+              std::string::npos)
+        << *problem;
+    // Closing its copy must close nothing of the new daemon's: not t/a, which is ours.
+    holder.close_stdin();
+    EXPECT_EQ(holder.wait(), 0);
+    const auto topics = ipcbus::test::settled_topics(*node);
+    ASSERT_EQ(topics.size(), 1u);
+    EXPECT_EQ(topics[0].publishers, 1u);
 }
 
 }  // namespace

@@ -21,16 +21,24 @@
 //   ipcbus_test_peer open-many DOMAIN PREFIX COUNT SIZE CAPACITY
 //       opens COUNT publishers on PREFIX/0 .. PREFIX/<COUNT-1>, prints "ready", and
 //       holds them until end of input
+//   ipcbus_test_peer list DOMAIN - 0 0 0
+//       prints "topic <name> pubs <publishers>" for each topic of the domain, then "end"
+//   ipcbus_test_peer report-problems DOMAIN TOPIC 0 SIZE CAPACITY
+//       opens a publisher on TOPIC, prints "ready"; for each line "problem" on stdin waits
+//       (10 s at most) until the node reports one, and prints "problem <code>: <message>"
+//       (or "problem none")
 //   ipcbus_test_peer dirty-start DOMAIN - 0 0 0
 //       first makes itself a bad parent: a listening TCP port without FD_CLOEXEC, SIGTERM
 //       blocked, SIGHUP ignored, RLIMIT_NOFILE at 64; then connects (starting the daemon
 //       if none runs), prints "port <N>" and waits for end of input
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -221,6 +229,37 @@ int make_bad_parent() {
     return ntohs(address.sin_port);
 }
 
+int list(const ipcbus::Node& node) {
+    auto topics = node.list_topics();
+    if (!topics) return fail(topics.error().message);
+    for (const auto& t : *topics)
+        std::cout << "topic " << t.name << " pubs " << t.publishers << "\n";
+    std::cout << "end" << std::endl;
+    return 0;
+}
+
+// The node's problems arrive from its own thread, when it meets them: this waits for the
+// state the test asks about, as ipcbus::test::eventually does.
+int report_problems(const ipcbus::Node& node, const std::string& topic, unsigned long size,
+                    unsigned long capacity) {
+    auto pub = ipcbus::RawPublisher::create(node, topic, options_for(size, capacity));
+    if (!pub) return fail(pub.error().message);
+    std::cout << "ready" << std::endl;
+    for (std::string line; std::getline(std::cin, line);) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        std::vector<ipcbus::Error> problems;
+        while ((problems = node.take_problems()).empty() &&
+               std::chrono::steady_clock::now() < give_up) {
+            ::sched_yield();
+        }
+        if (problems.empty()) std::cout << "problem none" << std::endl;
+        for (const auto& p : problems) {
+            std::cout << "problem " << ipcbus::to_string(p.code) << ": " << p.message << std::endl;
+        }
+    }
+    return 0;
+}
+
 int dirty_start(const std::string& domain) {
     const int port = make_bad_parent();
     if (port < 0) return fail(std::string("listening socket: ") + std::strerror(errno));
@@ -251,6 +290,8 @@ int main(int argc, char** argv) {
     if (args[0] == "hold-loan") return hold_loan(*node, args[2], count, size, capacity);
     if (args[0] == "watch") return watch(*node, args[2], count);
     if (args[0] == "scribble") return scribble(*node, args[2]);
+    if (args[0] == "list") return list(*node);
+    if (args[0] == "report-problems") return report_problems(*node, args[2], size, capacity);
     if (args[0] == "open-many") return open_many(*node, args[2], count, size, capacity);
     if (args[0] == "subscribe") {
         return subscribe(*node, args[2], count, size, capacity,

@@ -22,6 +22,12 @@ struct DaemonOptions {
     AccessPolicy policy;
     /// Exit after this long with no clients and no topics; zero: never.
     std::chrono::milliseconds idle_exit{0};
+    /// Also serve DIR/<domain>.sock (e.g. /run/ipcbus); empty: the abstract name only.
+    std::string socket_dir;
+    /// Serve the abstract name @ipcbus/<domain> (off: the socket file only).
+    bool abstract_name = true;
+    /// Started by a client library: said in "hello", so that other users refuse it.
+    bool autostarted = false;
 };
 
 class Daemon {

@@ -123,6 +123,13 @@ class Node {
     /// Who serves this domain: the daemon's pid, user, version and protocol. Thread-safe.
     [[nodiscard]] Result<DaemonInfo> daemon_info() const;
 
+    /// Problems the connection met on its own since the last call, oldest first, for the
+    /// application to act on or log: a daemon refused because it runs as a user this process
+    /// does not trust (permission_denied; the node keeps retrying for a trusted one), or a
+    /// topic a restarted daemon would not take back (its peers no longer meet this process:
+    /// reopen it). At most the last 64 are kept. Thread-safe.
+    [[nodiscard]] std::vector<Error> take_problems() const;
+
     /// For bridges: tells the daemon that this process carries `topic` to ("export") or
     /// from ("import") `remote`, so list_topics() and `ipcbus topics` show it. The mark
     /// lasts while this node is connected (not across a daemon restart: mark again).

@@ -11,46 +11,68 @@
 namespace ipcbus::detail {
 namespace {
 
-// The address of an abstract socket: sun_path starts with NUL; its length is explicit.
-socklen_t make_address(const std::string& name, sockaddr_un& addr) {
+// A name starting with '/' is a socket file; any other is abstract: sun_path starts with
+// NUL and the length is explicit. False if the name does not fit sun_path.
+bool make_address(const std::string& name, sockaddr_un& addr, socklen_t& len) {
     std::memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
-    const std::size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1);
-    std::memcpy(addr.sun_path + 1, name.data(), n);
-    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+    const bool file = is_socket_file(name);
+    const std::size_t offset = file ? 0 : 1;  // a file's path ends with NUL, within sun_path
+    if (name.size() + 1 > sizeof(addr.sun_path)) return false;
+    std::memcpy(addr.sun_path + offset, name.data(), name.size());
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + name.size() +
+                                 (file ? 1 : 0));
+    return true;
 }
 
 Error socket_error(const char* what, const std::string& name, int err) {
     return Error{
         err == EACCES || err == EPERM ? ErrorCode::permission_denied : ErrorCode::system_error,
-        std::string(what) + " @" + name + ": " + std::strerror(err)};
+        std::string(what) + " " + describe_socket(name) + ": " + std::strerror(err)};
+}
+
+Error too_long(const std::string& name) {
+    return Error{ErrorCode::invalid_argument,
+                 "socket " + describe_socket(name) + " is longer than the " +
+                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                     " bytes a Unix socket address holds: choose a shorter directory"};
 }
 
 }  // namespace
+
+bool is_socket_file(std::string_view name) noexcept {
+    return name.starts_with('/');
+}
+
+std::string describe_socket(const std::string& name) {
+    return is_socket_file(name) ? name : "@" + name;
+}
 
 std::string daemon_socket_name(std::string_view domain) {
     return "ipcbus/" + std::string(domain);
 }
 
-Result<UniqueFd> listen_seqpacket(const std::string& abstract_name) {
+Result<UniqueFd> listen_seqpacket(const std::string& name) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd.valid()) return socket_error("socket", abstract_name, errno);
+    if (!fd.valid()) return socket_error("socket", name, errno);
     sockaddr_un addr{};
-    const socklen_t len = make_address(abstract_name, addr);
+    socklen_t len = 0;
+    if (!make_address(name, addr, len)) return too_long(name);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-        return socket_error("bind", abstract_name, errno);
+        return socket_error("bind", name, errno);
     }
-    if (::listen(fd.get(), 128) != 0) return socket_error("listen", abstract_name, errno);
+    if (::listen(fd.get(), 128) != 0) return socket_error("listen", name, errno);
     return fd;
 }
 
-Result<UniqueFd> connect_seqpacket(const std::string& abstract_name) {
+Result<UniqueFd> connect_seqpacket(const std::string& name) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return socket_error("socket", abstract_name, errno);
+    if (!fd.valid()) return socket_error("socket", name, errno);
     sockaddr_un addr{};
-    const socklen_t len = make_address(abstract_name, addr);
+    socklen_t len = 0;
+    if (!make_address(name, addr, len)) return too_long(name);
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-        return socket_error("connect", abstract_name, errno);
+        return socket_error("connect", name, errno);
     }
     return fd;
 }

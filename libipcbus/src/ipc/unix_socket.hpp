@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unix-domain SOCK_SEQPACKET sockets in the abstract namespace, carrying whole messages
+// Unix-domain SOCK_SEQPACKET sockets, abstract or files, carrying whole messages
 // and, alongside, a few file descriptors (SCM_RIGHTS). Used between ipcbusd and its
 // clients. SEQPACKET keeps message boundaries and reports a peer's death as end of file.
 // The abstract namespace leaves no socket file behind after a crash, and bind() failing
@@ -22,14 +22,20 @@ namespace ipcbus::detail {
 /// Largest message either side sends or accepts.
 inline constexpr std::size_t kMaxMessageSize = 64 * 1024;
 
-/// The daemon's socket name for a domain (abstract: no file system entry).
+/// The daemon's abstract socket name for a domain (no file system entry).
 std::string daemon_socket_name(std::string_view domain);
 
+/// Socket names below: one starting with '/' is a socket file, any other is abstract.
+bool is_socket_file(std::string_view name) noexcept;
+
+/// "@name" for an abstract name, the path for a file: how messages show a socket.
+std::string describe_socket(const std::string& name);
+
 /// Binds and listens (daemon side). EADDRINUSE means another daemon owns the domain.
-Result<UniqueFd> listen_seqpacket(const std::string& abstract_name);
+Result<UniqueFd> listen_seqpacket(const std::string& name);
 
 /// Connects (client side); errno-style failure in the Error message.
-Result<UniqueFd> connect_seqpacket(const std::string& abstract_name);
+Result<UniqueFd> connect_seqpacket(const std::string& name);
 
 /// Most descriptors one message carries; a receiver closes any beyond.
 inline constexpr std::size_t kMaxPassedFds = 8;
