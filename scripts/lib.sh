@@ -3,9 +3,11 @@
 
 # The packages a build of ipcbus needs (Debian 12 names). libnats-dev and nats-server are
 # for ipcbus-bridge and its tests; a build without them simply leaves the bridge out.
+# systemd: only for systemd-socket-activate, which the socket-activation test runs.
 IPCBUS_BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libgtest-dev libbenchmark-dev
                        nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-                       libtomlplusplus-dev libnats-dev nats-server help2man dpkg-dev)
+                       libtomlplusplus-dev libnats-dev nats-server help2man dpkg-dev
+                       systemd)
 
 # ensure_packages PKG...: installs whichever of the Debian packages are missing.
 ensure_packages() {

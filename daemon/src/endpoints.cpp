@@ -122,6 +122,13 @@ Result<Endpoints> Endpoints::open(const EndpointOptions& options) {
     auto passed = passed_listeners();
     if (!passed) return std::move(passed).error();
     if (!passed->empty()) {
+        // The socket file is systemd's; the lock still keeps a daemon started by hand with
+        // the same --socket-dir from replacing it.
+        if (!options.socket_dir.empty()) {
+            if (auto locked = endpoints.lock_domain(options); !locked) {
+                return std::move(locked).error();
+            }
+        }
         for (UniqueFd& fd : *passed) {
             endpoints.names_.push_back(bound_name(fd.get()));
             endpoints.listeners_.push_back(std::move(fd));
@@ -162,9 +169,8 @@ Result<Endpoints> Endpoints::open(const EndpointOptions& options) {
 // DIR/<domain>.sock, guarded by DIR/<domain>.lock: a socket file outlives a crashed daemon,
 // so who serves the domain is decided by the lock (released by the kernel at death), and a
 // file left behind is removed before binding.
-Result<ipcbus::Ok> Endpoints::bind_socket_file(const EndpointOptions& options) {
-    const std::string base = options.socket_dir + "/" + options.domain;
-    const std::string lock_path = base + ".lock";
+Result<ipcbus::Ok> Endpoints::lock_domain(const EndpointOptions& options) {
+    const std::string lock_path = options.socket_dir + "/" + options.domain + ".lock";
     lock_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!lock_.valid()) {
         return Error{errno == EACCES ? ErrorCode::permission_denied : ErrorCode::system_error,
@@ -175,7 +181,12 @@ Result<ipcbus::Ok> Endpoints::bind_socket_file(const EndpointOptions& options) {
     if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
         return already_served(options.domain, "it holds " + lock_path);
     }
-    const std::string path = base + ".sock";
+    return ipcbus::Ok{};
+}
+
+Result<ipcbus::Ok> Endpoints::bind_socket_file(const EndpointOptions& options) {
+    if (auto locked = lock_domain(options); !locked) return std::move(locked).error();
+    const std::string path = options.socket_dir + "/" + options.domain + ".sock";
     ::unlink(path.c_str());  // a dead daemon's: the lock says no live one serves it
     auto fd = ipcbus::detail::listen_seqpacket(path);
     if (!fd) return std::move(fd).error();

@@ -37,6 +37,7 @@ class Endpoints {
     std::string describe() const;
 
   private:
+    ipcbus::Result<ipcbus::Ok> lock_domain(const EndpointOptions& options);
     ipcbus::Result<ipcbus::Ok> bind_socket_file(const EndpointOptions& options);
 
     std::vector<ipcbus::detail::UniqueFd> listeners_;

@@ -86,10 +86,12 @@ fail() { echo "$*" >&2; exit 1; }
 check_artifacts() {  # check_artifacts ROOT PREFIX: files under ROOT, paths inside naming PREFIX
   local root=$1 at=$2 unit=$1$2/lib/systemd/system/ipcbusd@.service page
   [ -f "$unit" ] || fail "no systemd unit at $unit"
-  grep -qx "ExecStart=$at/bin/ipcbusd --domain %i" "$unit" ||
+  grep -qx "ExecStart=$at/bin/ipcbusd --domain %i --socket-dir /run/ipcbus" "$unit" ||
     fail "$unit does not run $at/bin/ipcbusd: $(grep ExecStart "$unit")"
   grep -qx "User=ipcbus" "$unit" || fail "$unit does not run as the ipcbus user"
   grep -q "example.invalid" "$unit" && fail "$unit still points to example.invalid"
+  grep -qx "ListenSequentialPacket=/run/ipcbus/%i.sock" "${unit%.service}.socket" ||
+    fail "no socket-activation unit beside $unit"
   grep -q '^u ipcbus ' "$root$at/lib/sysusers.d/ipcbus.conf" || fail "no sysusers entry for ipcbus"
   for page in ipcbus ipcbusd ipcbus-bridge; do
     grep -q "^\.TH" "$root$at/share/man/man1/$page.1" 2>/dev/null || fail "no man page $page.1"

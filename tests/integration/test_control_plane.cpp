@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -274,7 +275,8 @@ TEST(DaemonAuthenticity, daemonServesItsSocketFileBesideAnImpostorHoldingTheAbst
     // The directory's lock, not the socket file, says who serves the domain.
     ChildProcess second({ipcbus::test::daemon_path(), "--domain", domain, "--socket-dir", dir.path,
                          "--no-abstract"});
-    EXPECT_EQ(second.wait(), 3) << "a second daemon on the same socket file";
+    EXPECT_NE(second.read_line(), "ready") << "a second daemon on the same socket file";
+    EXPECT_EQ(second.wait(), 3);
     publisher.close_stdin();
     EXPECT_EQ(publisher.wait(), 0);
     real->kill_hard();  // leaves its socket file behind
@@ -291,12 +293,13 @@ TEST(DaemonAuthenticity, socketActivatedDaemonIsTrustedThoughItRunsAsAnotherUser
     ASSERT_EQ(::access(activate, X_OK), 0) << "install Debian's systemd package";
     const std::string domain = ipcbus::test::unique_domain();
     SocketDir dir;
+    ::chmod(dir.path.c_str(), 0777);  // the daemon's user keeps its lock there
     const std::string socket = dir.path + "/" + domain + ".sock";
     // As a .socket unit does: root creates the socket, the daemon runs as its own user,
     // and SO_PEERCRED shows clients the socket's creator.
     std::vector<std::string> argv{activate, "--seqpacket", "-l", socket};
-    for (auto& a :
-         as_nobody({ipcbus::test::daemon_path(), "--domain", domain, "--log-level", "warn"})) {
+    for (auto& a : as_nobody({ipcbus::test::daemon_path(), "--domain", domain, "--socket-dir",
+                              dir.path, "--log-level", "warn"})) {
         argv.push_back(a);
     }
     ChildProcess daemon(argv);
@@ -312,6 +315,12 @@ TEST(DaemonAuthenticity, socketActivatedDaemonIsTrustedThoughItRunsAsAnotherUser
     ChildProcess publisher(peer(here, {"open-many", domain, "t", "1", "64", "16"}));
     ASSERT_EQ(publisher.read_line(), "ready");
     EXPECT_EQ(joined(listing(here, domain)), "topic t/0 pubs 1\nend\n");
+    ChildProcess by_hand({ipcbus::test::daemon_path(), "--domain", domain, "--socket-dir", dir.path,
+                          "--no-abstract"});
+    EXPECT_NE(by_hand.read_line(), "ready")
+        << "a daemon started by hand took over the activated socket";
+    EXPECT_EQ(by_hand.wait(), 3);
+    EXPECT_TRUE(std::filesystem::exists(socket));
     publisher.close_stdin();
     EXPECT_EQ(publisher.wait(), 0);
     EXPECT_EQ(daemon.terminate(), 0);
