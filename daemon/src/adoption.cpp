@@ -73,6 +73,7 @@ Result<json> Daemon::State::adopt(Client& client, int fd, const json& request, F
     const bool known = topics.contains(req->topic);
     auto adopted = adopt_topic(client, *req, std::move(segments[0]), publisher && topic_writable);
     if (!adopted) return std::move(adopted).error();
+    ledger.adopted(req->topic);
     Topic& t = **adopted;
     const detail::SegmentView& view = t.segment.view();
     auto fail = [&](const std::string& why) -> Result<json> {

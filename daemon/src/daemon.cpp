@@ -69,6 +69,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
                                       .abstract_name = options.abstract_name});
     if (!endpoints) return std::move(endpoints).error();
     state->endpoints = std::move(endpoints).value();
+    state->ledger.open(options.socket_dir, options.domain, options.recovery_window);
     state->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     state->stop_event.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!state->epoll.valid() || !state->stop_event.valid()) {
@@ -110,6 +111,13 @@ int Daemon::State::timer_ms() {
         }
     }
     return ms;
+}
+
+void Daemon::State::record_topics() {
+    std::vector<std::string> names;
+    names.reserve(topics.size());
+    for (const auto& [name, topic] : topics) names.push_back(name);
+    ledger.record(names);
 }
 
 void Daemon::State::on_timer() {
@@ -159,6 +167,7 @@ int Daemon::run() {
         for (const int fd : std::exchange(s.doomed, {})) {
             s.disconnect(fd, "watcher not reading its events");
         }
+        s.record_topics();
         if (!s.idle()) idle_since = std::chrono::steady_clock::now();
     }
 }

@@ -24,6 +24,12 @@ json Daemon::State::list(const json& request) const {
         page.push_back(std::move(entry));
     }
     json reply{{"ok", true}, {"topics", std::move(page)}};
+    // After a restart: topics no one may create yet, as their holders may still come back.
+    json recovering = json::array();
+    for (const auto& a : ledger.awaited(std::chrono::steady_clock::now())) {
+        recovering.push_back({{"topic", a.topic}, {"deferred_opens", a.deferred_opens}});
+    }
+    if (!recovering.empty()) reply["recovering"] = std::move(recovering);
     if (it != topics.end()) reply["next"] = std::prev(it)->first;
     return reply;
 }

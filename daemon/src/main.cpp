@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     bool autostarted = false;
     std::string socket_dir;
     bool no_abstract = false;
+    double recovery_window_s = 1.5;
     std::string log_level = "info";
     app.footer(
         "Exit status: 0 stopped by SIGTERM/SIGINT or idle, 1 failed, 2 invalid configuration,\n"
@@ -64,6 +65,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-abstract", no_abstract,
                  "Serve the socket file only, not the abstract name @ipcbus/<domain>")
         ->needs("--socket-dir");
+    app.add_option("--recovery-window", recovery_window_s,
+                   "After a restart, how many seconds opens that would create one of the "
+                   "previous daemon's topics (listed in DIR/<domain>.topics, with "
+                   "--socket-dir) wait for its running holders to re-register (default 1.5)")
+        ->check(CLI::Range(0.0, 60.0));
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.set_version_flag("--version", "ipcbusd " + std::string(ipcbus::version()));
@@ -79,6 +85,8 @@ int main(int argc, char** argv) {
     options.socket_dir = socket_dir;
     options.abstract_name = !no_abstract;
     options.autostarted = autostarted;
+    options.recovery_window =
+        std::chrono::milliseconds(static_cast<long long>(recovery_window_s * 1000));
     if (!config.empty()) {
         auto policy = ipcbusd::AccessPolicy::load(config);
         if (!policy) {

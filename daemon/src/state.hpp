@@ -26,6 +26,7 @@
 #include "ipc/unix_socket.hpp"
 #include "ipcbusd/daemon.hpp"
 #include "protocol.hpp"
+#include "recovery.hpp"
 
 namespace ipcbusd {
 
@@ -109,6 +110,7 @@ struct Handle {
 struct Daemon::State {
     DaemonOptions options;
     Endpoints endpoints;
+    TopicLedger ledger;  // the recovery window after a restart
     detail::UniqueFd epoll;
     detail::UniqueFd stop_event;
     std::map<int, Client> clients;
@@ -129,6 +131,7 @@ struct Daemon::State {
 
     // daemon.cpp: the event loop
     void accept_clients(int listener);
+    void record_topics();
     void drain_pending(int requester);
     void serve(int fd);
     void disconnect(int fd, const char* why);

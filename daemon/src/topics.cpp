@@ -31,6 +31,14 @@ Result<json> Daemon::State::open(Client& client, int fd, const json& request,
     if (req->role == protocol::Role::subscriber && !topics.contains(req->topic)) {
         return wait_for_topic(client, fd, std::move(req).value());
     }
+    if (!topics.contains(req->topic) &&
+        ledger.awaiting(req->topic, std::chrono::steady_clock::now())) {
+        // Creating it now would split it from the segment its running publishers hold.
+        return Error{ErrorCode::timeout,
+                     std::string(protocol::kRecovering) + "topic '" + req->topic +
+                         "' existed before the daemon restarted, and its holders have not "
+                         "re-registered yet"};
+    }
     bool created = false;
     auto topic = find_or_create(client, *req, created);
     if (!topic) return std::move(topic).error();

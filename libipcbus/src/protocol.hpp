@@ -108,6 +108,10 @@ nlohmann::json make_bridge(const BridgeMark& mark);
 nlohmann::json make_close(std::uint64_t handle);
 nlohmann::json make_simple(std::string_view op);
 
+/// How an error reply that asks to retry starts: a restarted daemon waiting for a topic's
+/// holders to re-register before anyone may create it anew.
+inline constexpr std::string_view kRecovering = "daemon recovering after a restart: ";
+
 nlohmann::json make_error(const Error& error);
 nlohmann::json make_ok();
 

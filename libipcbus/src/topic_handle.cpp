@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "topic_handle.hpp"
 
+#include <time.h>
+
 #include "ipc/membarrier.hpp"
 #include "names.hpp"
 
 namespace ipcbus::detail {
 namespace {
+
+// Retries of an open while a restarted daemon waits for a topic's holders: 20 ms apart,
+// for up to 10 s (the daemon's window is 1.5 s by default).
+constexpr int kRecoveringRetries = 500;
+constexpr long kRecoveringPauseNs = 20'000'000;
 
 Error topic_error(ErrorCode code, std::string_view topic, const std::string& what) {
     return Error{code, "topic '" + std::string(topic) + "': " + what};
@@ -83,6 +90,14 @@ Result<TopicHandle> TopicHandle::open(const Node& node, const TopicRequest& requ
     if (auto plan = plan_segment(request); !plan) return std::move(plan).error();
     const nlohmann::json open_request = open_request_for(request, role);
     auto reply = node.daemon()->call(open_request);
+    // The daemon ends its recovery window itself (within seconds): retry until it does.
+    for (int tries = 0; !reply && reply.error().message.starts_with(protocol::kRecovering) &&
+                        tries < kRecoveringRetries;
+         ++tries) {
+        timespec pause{0, kRecoveringPauseNs};
+        ::nanosleep(&pause, nullptr);
+        reply = node.daemon()->call(open_request);
+    }
     if (!reply) return std::move(reply).error();
     return take_grant(node, request, role == protocol::Role::publisher, open_request, *reply);
 }

@@ -22,6 +22,7 @@
 #include "child_process.hpp"
 #include "ipc/unix_socket.hpp"
 #include "ipcbus/ipcbus.hpp"
+#include "protocol.hpp"
 #include "test_domain.hpp"
 
 namespace {
@@ -378,6 +379,84 @@ TEST(Reregistration, topicRecreatedWhileTheDaemonWasAwayIsReportedAndItsOldHandl
     const auto topics = ipcbus::test::settled_topics(*node);
     ASSERT_EQ(topics.size(), 1u);
     EXPECT_EQ(topics[0].publishers, 1u);
+}
+
+// --- The recovery window: no split brain after a restart ---------------------------------
+
+// How often the daemon behind `socket` has told an open of `topic` to retry (its "list").
+std::uint64_t deferred_opens(const std::string& socket, const std::string& topic) {
+    namespace d = ipcbus::detail;
+    auto fd = d::connect_seqpacket(socket);
+    std::string reply;
+    std::vector<d::UniqueFd> fds;
+    if (!fd || d::send_message(fd->get(), d::protocol::make_simple("list").dump()) != 0 ||
+        d::recv_message(fd->get(), reply, fds) != d::RecvStatus::message) {
+        return 0;
+    }
+    const auto body = nlohmann::json::parse(reply);
+    for (const auto& entry : body.value("recovering", nlohmann::json::array())) {
+        if (entry.at("topic") == topic) return entry.at("deferred_opens").get<std::uint64_t>();
+    }
+    return 0;
+}
+
+TEST(RecoveryWindow, publisherOpeningATopicBeforeItsHoldersReRegisteredJoinsTheirSegment) {
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    const std::vector<std::string> daemon_args{"--socket-dir", dir.path, "--no-abstract",
+                                               "--recovery-window", "30"};
+    auto daemon = ipcbus::test::start_daemon(domain, daemon_args);
+    ASSERT_TRUE(daemon);
+    const std::vector<std::string> here{"IPCBUS_SOCKET_DIR=" + dir.path};
+    ChildProcess holder(peer(here, {"report-problems", domain, "t/a", "0", "64", "16"}));
+    ASSERT_EQ(holder.read_line(), "ready");
+    ASSERT_EQ(::kill(holder.pid(), SIGSTOP), 0);  // as slow to re-register as it likes
+    ASSERT_TRUE(holder.wait_stopped());
+    daemon->kill_hard();
+    daemon = ipcbus::test::start_daemon(domain, daemon_args);
+    ASSERT_TRUE(daemon);
+
+    // Opened while t/a's holder has not re-registered: without the window it would create
+    // a second t/a, and the running publisher would reach no one who opens it from now on.
+    // Only the previous daemon's topics wait: t/0 is new.
+    ChildProcess newcomer(peer(here, {"open-many", domain, "t", "1", "64", "16"}));
+    ASSERT_EQ(newcomer.read_line(), "ready");
+    ChildProcess late(peer(here, {"report-problems", domain, "t/a", "0", "64", "16"}));
+    const std::string socket = dir.path + "/" + domain + ".sock";
+    ASSERT_TRUE(ipcbus::test::eventually([&] { return deferred_opens(socket, "t/a") > 0; }))
+        << "the daemon never told the late publisher to wait";
+    holder.resume();
+    ASSERT_EQ(late.read_line(), "ready");
+    EXPECT_EQ(joined(listing(here, domain)), "topic t/0 pubs 1\ntopic t/a pubs 2\nend\n");
+    newcomer.close_stdin();
+    EXPECT_EQ(newcomer.wait(), 0);
+    late.close_stdin();
+    EXPECT_EQ(late.wait(), 0);
+    holder.close_stdin();
+    EXPECT_EQ(holder.wait(), 0);
+}
+
+TEST(RecoveryWindow, topicWhoseHolderDiedWhileNoDaemonRanIsCreatedAnewWhenTheWindowEnds) {
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    const std::vector<std::string> daemon_args{"--socket-dir", dir.path, "--no-abstract",
+                                               "--recovery-window", "0.05"};
+    auto daemon = ipcbus::test::start_daemon(domain, daemon_args);
+    ASSERT_TRUE(daemon);
+    const std::vector<std::string> here{"IPCBUS_SOCKET_DIR=" + dir.path};
+    ChildProcess holder(peer(here, {"report-problems", domain, "t/a", "0", "64", "16"}));
+    ASSERT_EQ(holder.read_line(), "ready");
+    ASSERT_EQ(::kill(holder.pid(), SIGSTOP), 0);
+    ASSERT_TRUE(holder.wait_stopped());
+    daemon->kill_hard();
+    holder.kill_hard();
+    daemon = ipcbus::test::start_daemon(domain, daemon_args);
+    ASSERT_TRUE(daemon);
+    ChildProcess successor(peer(here, {"report-problems", domain, "t/a", "0", "64", "16"}));
+    EXPECT_EQ(successor.read_line(), "ready");
+    EXPECT_EQ(joined(listing(here, domain)), "topic t/a pubs 1\nend\n");
+    successor.close_stdin();
+    EXPECT_EQ(successor.wait(), 0);
 }
 
 }  // namespace

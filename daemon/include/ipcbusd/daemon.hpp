@@ -26,6 +26,9 @@ struct DaemonOptions {
     std::string socket_dir;
     /// Serve the abstract name @ipcbus/<domain> (off: the socket file only).
     bool abstract_name = true;
+    /// After a restart (the socket directory's ledger lists topics), how long opens that
+    /// would create one of the previous daemon's topics wait for its holders to re-register.
+    std::chrono::milliseconds recovery_window{1500};
     /// Started by a client library: said in "hello", so that other users refuse it.
     bool autostarted = false;
 };
