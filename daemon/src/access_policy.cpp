@@ -243,6 +243,9 @@ Result<Ok> apply_limits_key(const Scope& scope, Limits& limits, const toml::key&
     if (name == "max_clients") {
         return read_into(scope, name, node, count_limit_range, limits.max_clients);
     }
+    if (name == "max_clients_per_uid") {
+        return read_into(scope, name, node, count_limit_range, limits.max_clients_per_uid);
+    }
     if (name == "max_segment_bytes") {
         return read_into(scope, name, node, bytes_limit_range, limits.max_segment_bytes);
     }

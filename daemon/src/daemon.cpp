@@ -172,6 +172,25 @@ int Daemon::run() {
     }
 }
 
+// Why a new connection is turned away, or empty. One uid (root aside) may hold only part of
+// the connections: 300 idle connections of one user locked every other user out.
+std::string Daemon::State::admission_refusal(const detail::PeerCredentials& cred) const {
+    const Limits& limits = options.policy.limits();
+    if (clients.size() >= limits.max_clients) {
+        return "daemon client limit reached: " + std::to_string(clients.size()) +
+               " connections (max_clients in the daemon's [limits]); each Node and "
+               "TopicWatcher holds one: close some, or raise max_clients";
+    }
+    if (cred.uid == 0) return {};
+    std::uint32_t of_uid = 0;
+    for (const auto& [fd, c] : clients) of_uid += c.cred.uid == cred.uid ? 1 : 0;
+    if (of_uid < limits.clients_per_uid()) return {};
+    return "uid " + std::to_string(cred.uid) + " holds " + std::to_string(of_uid) +
+           " connections, the most one user may (max_clients_per_uid in the daemon's "
+           "[limits], default 3/4 of max_clients), so that it cannot lock out other users; "
+           "each Node and TopicWatcher holds one: close some, or raise max_clients_per_uid";
+}
+
 void Daemon::State::accept_clients(int listener) {
     for (;;) {
         detail::UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -182,12 +201,10 @@ void Daemon::State::accept_clients(int listener) {
         }
         Client client;
         if (!detail::peer_credentials(fd.get(), client.cred)) continue;
-        if (clients.size() >= options.policy.limits().max_clients) {
-            spdlog::warn("refused pid {}: client limit {} reached", client.cred.pid,
-                         options.policy.limits().max_clients);
-            const Error e{ErrorCode::resource_exhausted,
-                          "daemon client limit reached (" +
-                              std::to_string(options.policy.limits().max_clients) + ")"};
+        if (const std::string refusal = admission_refusal(client.cred); !refusal.empty()) {
+            spdlog::warn("refused pid {} uid {}: {}", client.cred.pid, client.cred.uid, refusal);
+            // Sent before the client's first request: it reads this as the reply.
+            const Error e{ErrorCode::resource_exhausted, refusal};
             detail::send_message(fd.get(), wire(protocol::make_error(e)));
             continue;
         }

@@ -131,6 +131,7 @@ struct Daemon::State {
 
     // daemon.cpp: the event loop
     void accept_clients(int listener);
+    std::string admission_refusal(const detail::PeerCredentials& cred) const;
     void record_topics();
     void drain_pending(int requester);
     void serve(int fd);

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <optional>
 
 #include "clock.hpp"
 #include "daemon_endpoint.hpp"
@@ -90,9 +91,10 @@ bool spawn_daemon(const std::string& path, const std::string& domain) {
     return true;
 }
 
-// An impostor, or a socket we may not use: starting a daemon of our own would not help.
+// A daemon answered and refused us (an impostor, a connection limit), or its socket is
+// not ours to use: starting a daemon of our own would not help.
 bool refused(const Result<UniqueFd>& fd) {
-    return !fd && fd.error().code == ErrorCode::permission_denied;
+    return !fd && fd.error().code != ErrorCode::daemon_unreachable;
 }
 
 Result<UniqueFd> connect_with_retry(const std::string& domain) {
@@ -103,6 +105,20 @@ Result<UniqueFd> connect_with_retry(const std::string& domain) {
         timespec pause{0, 2'000'000};  // the daemon is starting: check every 2 ms
         ::nanosleep(&pause, nullptr);
     }
+}
+
+// The daemon may turn a connection away (a connection limit) and hang up before the
+// client's first request: its reason is still queued, behind the reset that our unread
+// request caused, and says more than "connection lost".
+std::optional<Error> parting_words(int socket) {
+    std::string message;
+    std::vector<UniqueFd> none;
+    if (recv_message(socket, message, none, /*dont_wait=*/true) != RecvStatus::message) {
+        return std::nullopt;
+    }
+    auto body = protocol::parse_reply(message);
+    if (body) return std::nullopt;
+    return std::move(body).error();
 }
 
 Error unreachable(const std::string& domain, const std::string& why) {
@@ -263,6 +279,7 @@ Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& requ
                                                       std::span<const int> pass_fds) {
     const std::string text = request.dump();
     if (const int err = send_message(socket_.get(), text, pass_fds); err != 0) {
+        if (auto why = parting_words(socket_.get())) return *why;
         return unreachable(domain_, std::string("connection lost (") + std::strerror(err) + ")");
     }
     for (;;) {
@@ -274,6 +291,7 @@ Result<DaemonClient::Reply> DaemonClient::call_locked(const nlohmann::json& requ
             case RecvStatus::too_large:
                 return Error{ErrorCode::system_error, "daemon sent an oversized reply"};
             default:
+                if (auto why = parting_words(socket_.get())) return *why;
                 return unreachable(domain_, "connection lost");
         }
         auto body = protocol::parse_reply(message);

@@ -78,13 +78,15 @@ Error untrusted(const std::string& domain, const std::string& socket, const Peer
 // configuration: it serves that user's processes, not ours. Asked only across users, so a
 // process talking to its own daemon pays no extra round trip.
 Result<Ok> refuse_if_autostarted_by_another(int fd, const std::string& domain, uid_t uid) {
-    if (send_message(fd, protocol::make_simple("hello").dump()) != 0) {
-        return Error{ErrorCode::daemon_unreachable,
-                     "daemon not reachable for domain '" + domain + "': connection lost"};
-    }
+    // A failed send is no answer yet: a daemon turning us away (a connection limit) has
+    // sent its reason before hanging up, and the receive below reads it.
+    (void)send_message(fd, protocol::make_simple("hello").dump());
     std::string message;
     std::vector<UniqueFd> unused;
-    if (recv_message(fd, message, unused) != RecvStatus::message) {
+    RecvStatus status = recv_message(fd, message, unused);
+    // A refusal (a connection limit) is queued behind the reset our unread hello caused.
+    if (status == RecvStatus::closed) status = recv_message(fd, message, unused, true);
+    if (status != RecvStatus::message) {
         return Error{ErrorCode::daemon_unreachable,
                      "daemon not reachable for domain '" + domain + "': connection lost"};
     }
@@ -139,16 +141,20 @@ std::vector<std::string> daemon_sockets(const std::string& domain) {
 }
 
 Result<UniqueFd> connect_to_daemon(const std::string& domain) {
-    Result<UniqueFd> fd = Error{ErrorCode::daemon_unreachable, "no socket to try"};
+    std::string tried;
     for (const std::string& socket : daemon_sockets(domain)) {
-        fd = connect_seqpacket(socket);
-        if (!fd) continue;
+        auto fd = connect_seqpacket(socket);
+        if (!fd && fd.error().code == ErrorCode::permission_denied) return fd;
+        if (!fd) {
+            tried += (tried.empty() ? "" : "; ") + fd.error().message;
+            continue;
+        }
         if (auto verified = verify_daemon(fd->get(), domain, socket); !verified) {
             return std::move(verified).error();
         }
         return fd;
     }
-    return fd;
+    return Error{ErrorCode::daemon_unreachable, tried};
 }
 
 }  // namespace ipcbus::detail

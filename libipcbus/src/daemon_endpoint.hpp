@@ -27,7 +27,8 @@ std::vector<std::string> daemon_sockets(const std::string& domain);
 
 /// Connects to the first socket that answers and verifies the daemon behind it.
 /// daemon_unreachable if none answers; permission_denied, naming the daemon's uid and
-/// how to trust it, if the one answering is not a daemon this process trusts.
+/// how to trust it, if the one answering is not a daemon this process trusts; the
+/// daemon's own error if it turned the connection away.
 Result<UniqueFd> connect_to_daemon(const std::string& domain);
 
 }  // namespace ipcbus::detail

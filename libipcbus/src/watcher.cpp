@@ -23,7 +23,7 @@ struct WatcherImpl {
     // (Re)connects and asks the daemon to watch; the reply lists the current matches.
     Result<Ok> start() {
         auto fd = connect_to_daemon(domain);
-        if (!fd && fd.error().code == ErrorCode::permission_denied) return std::move(fd).error();
+        if (!fd && fd.error().code != ErrorCode::daemon_unreachable) return std::move(fd).error();
         if (!fd) {
             return Error{ErrorCode::daemon_unreachable,
                          "daemon not reachable for domain '" + domain + "': " + fd.error().message};

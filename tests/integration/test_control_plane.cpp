@@ -459,4 +459,43 @@ TEST(RecoveryWindow, topicWhoseHolderDiedWhileNoDaemonRanIsCreatedAnewWhenTheWin
     EXPECT_EQ(successor.wait(), 0);
 }
 
+// --- Exhaustion -------------------------------------------------------------------------
+
+TEST(ConnectionLimits, oneUserCannotLockOutAnotherAndTheRefusedAreToldWhich) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    const std::string config = dir.path + "/limits.toml";
+    std::ofstream(config) << "[limits]\nmax_clients = 6\nmax_clients_per_uid = 3\n";
+    auto daemon = ipcbus::test::start_daemon(domain, {"--config", config});
+    ASSERT_TRUE(daemon);
+    const std::vector<std::string> idle{"open-many", domain, "t", "0", "64", "16"};
+    std::vector<std::unique_ptr<ChildProcess>> held;
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<ChildProcess>(as_nobody(peer({}, idle))));
+        ASSERT_EQ(held.back()->read_line(), "ready");
+    }
+    ChildProcess greedy(as_nobody(peer({}, idle)));
+    const auto refused = greedy.read_line();
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_TRUE(refused->starts_with("error ")) << *refused;
+    EXPECT_NE(refused->find("uid 65534 holds 3 connections"), std::string::npos) << *refused;
+    EXPECT_NE(refused->find("max_clients_per_uid"), std::string::npos) << *refused;
+    EXPECT_EQ(refused->find("connection lost"), std::string::npos) << *refused;
+
+    // Another user still gets in, up to the daemon's total.
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<ChildProcess>(peer({}, idle)));
+        ASSERT_EQ(held.back()->read_line(), "ready") << "root, connection " << i;
+    }
+    ChildProcess seventh(peer({}, idle));
+    const auto full = seventh.read_line();
+    ASSERT_TRUE(full.has_value());
+    EXPECT_NE(full->find("daemon client limit reached: 6 connections (max_clients"),
+              std::string::npos)
+        << *full;
+    for (auto& p : held) p->close_stdin();
+    for (auto& p : held) EXPECT_EQ(p->wait(), 0);
+}
+
 }  // namespace

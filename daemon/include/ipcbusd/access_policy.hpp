@@ -29,6 +29,7 @@
 // matches is open to everyone.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,13 @@ enum class Access : std::uint8_t { publish, subscribe };
 struct Limits {
     std::uint32_t max_topics = 1024;
     std::uint32_t max_clients = 256;
+    // Connections one uid other than root may hold, so that one user cannot lock out the
+    // others; 0: three quarters of max_clients.
+    std::uint32_t max_clients_per_uid = 0;
+    [[nodiscard]] std::uint32_t clients_per_uid() const noexcept {
+        return max_clients_per_uid != 0 ? max_clients_per_uid
+                                        : std::max<std::uint32_t>(1, max_clients / 4 * 3);
+    }
     std::uint64_t max_segment_bytes = 1ULL << 30;
     std::uint64_t max_total_bytes = 8ULL << 30;
 };
