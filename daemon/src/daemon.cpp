@@ -309,7 +309,7 @@ json Daemon::State::dispatch(Client& client, int fd, const json& request, Fds re
     } else if (op == "close") {
         reply = close(client, request);
     } else if (op == "list") {
-        reply = list(request);
+        reply = list(client, request);
     } else if (op == "watch") {
         reply = watch(client, request);
     } else if (op == "bridge") {

@@ -8,7 +8,15 @@ namespace ipcbusd {
 
 // One page of the registry, in name order, starting after request["after"] if given. A
 // page stops before it would outgrow a message; "next" then names where to go on from.
-json Daemon::State::list(const json& request) const {
+// Who may read a topic's metadata (its readers' pids, counts, bridges): whoever may
+// publish or subscribe to it. Others do not learn that it exists.
+bool Daemon::State::may_see(const Client& client, const std::string& topic) const {
+    const auto& policy = options.policy;
+    return policy.allows(topic, Access::subscribe, client.cred.uid, client.groups) ||
+           policy.allows(topic, Access::publish, client.cred.uid, client.groups);
+}
+
+json Daemon::State::list(const Client& client, const json& request) const {
     constexpr std::size_t kPageBudget = detail::kMaxMessageSize / 2;
     auto it = topics.begin();
     if (const auto after = request.find("after"); after != request.end() && after->is_string()) {
@@ -17,6 +25,7 @@ json Daemon::State::list(const json& request) const {
     json page = json::array();
     std::size_t bytes = 0;
     for (; it != topics.end(); ++it) {
+        if (!may_see(client, it->first)) continue;
         json entry = describe(it->second);
         const std::size_t size = entry.dump(-1, ' ', false, json::error_handler_t::replace).size();
         if (!page.empty() && bytes + size > kPageBudget) break;

@@ -201,7 +201,8 @@ struct Daemon::State {
     void clean_up_after_the_dead(Topic& topic);
 
     // describe.cpp: "list"
-    json list(const json& request) const;
+    json list(const Client& client, const json& request) const;
+    bool may_see(const Client& client, const std::string& topic) const;
     json describe(const Topic& topic) const;
 
     [[nodiscard]] bool idle() const { return clients.empty() && topics.empty(); }

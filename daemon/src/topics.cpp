@@ -276,7 +276,7 @@ Result<json> Daemon::State::watch(Client& client, const json& request) {
     client.watches.push_back(text);
     json names = json::array();
     for (const auto& [name, topic] : topics) {
-        if (topic_matches(text, name)) names.push_back(name);
+        if (topic_matches(text, name) && may_see(client, name)) names.push_back(name);
     }
     return json{{"ok", true}, {"topics", std::move(names)}};
 }
@@ -287,6 +287,7 @@ void Daemon::State::announce(const Topic& topic) {
     const json event{
         {"ok", true}, {"event", "created"}, {"topic", topic.name}, {"type", topic.type_name}};
     for (const auto& [fd, client] : clients) {
+        if (client.watches.empty() || !may_see(client, topic.name)) continue;
         for (const auto& pattern : client.watches) {
             if (!topic_matches(pattern, topic.name)) continue;
             if (!send_event(fd, event)) doomed.push_back(fd);

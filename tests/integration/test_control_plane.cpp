@@ -498,4 +498,26 @@ TEST(ConnectionLimits, oneUserCannotLockOutAnotherAndTheRefusedAreToldWhich) {
     for (auto& p : held) EXPECT_EQ(p->wait(), 0);
 }
 
+TEST(TopicMetadata, userWhoMayNeitherPublishNorSubscribeDoesNotSeeTheTopic) {
+    REQUIRE_ROOT();
+    const std::string domain = ipcbus::test::unique_domain();
+    SocketDir dir;
+    const std::string config = dir.path + "/rules.toml";
+    std::ofstream(config) << "[[topic]]\npattern = \"secure/**\"\npublish_uids = [0]\n"
+                             "subscribe_uids = [0]\n";
+    auto daemon = ipcbus::test::start_daemon(domain, {"--config", config});
+    ASSERT_TRUE(daemon);
+    ChildProcess secure(peer({}, {"open-many", domain, "secure", "1", "64", "16"}));
+    ASSERT_EQ(secure.read_line(), "ready");
+    ChildProcess open(peer({}, {"open-many", domain, "public", "1", "64", "16"}));
+    ASSERT_EQ(open.read_line(), "ready");
+    EXPECT_EQ(joined(listing({}, domain)), "topic public/0 pubs 1\ntopic secure/0 pubs 1\nend\n");
+    EXPECT_EQ(joined(listing({}, domain, /*as_other_user=*/true)), "topic public/0 pubs 1\nend\n")
+        << "its reader pids and counts are for those allowed to use it";
+    secure.close_stdin();
+    open.close_stdin();
+    EXPECT_EQ(secure.wait(), 0);
+    EXPECT_EQ(open.wait(), 0);
+}
+
 }  // namespace
